@@ -1,0 +1,142 @@
+"""The flags that are ours. Everything else is `transformers.TrainingArguments`, parsed beside these."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+import torch
+from transformers import TrainingArguments
+
+from distill.errors import UserError
+
+DEFAULT_DATASET = "tdavidson/hate_speech_offensive"
+DEFAULT_TEACHER_BASE = "bert-base-uncased"
+
+
+@dataclass
+class DataArguments:
+    dataset: str = field(
+        default=DEFAULT_DATASET,
+        metadata={"help": "A Hugging Face Hub dataset id, or a local .csv, .jsonl/.json or .parquet file."},
+    )
+    text_column: str | None = field(
+        default=None,
+        metadata={"help": "Column holding the text. Default: the first of tweet, text, comment_text."},
+    )
+    label_column: str | None = field(
+        default=None,
+        metadata={"help": "Column holding the label. Default: the first of class, label, labels."},
+    )
+    class_names: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Names of the classes in label order (integer labels) or the allowed string labels. "
+            "Default: from the dataset (a ClassLabel, or the Davidson corpus's known names). "
+            "(--label_names is TrainingArguments' flag for the label keys of a batch.)"
+        },
+    )
+    validation_size: float = field(
+        default=0.1, metadata={"help": "Share of the data held out for validation."}
+    )
+    test_size: float = field(default=0.1, metadata={"help": "Share of the data held out for the final test."})
+    split_seed: int = field(
+        default=42,
+        metadata={
+            "help": "Seed of the stratified train/validation/test split. Kept apart from --seed so that runs "
+            "with different training seeds still share one test set."
+        },
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Use only this many training examples (taken after splitting)."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Use only this many validation examples (taken after splitting)."}
+    )
+    max_test_samples: int | None = field(
+        default=None, metadata={"help": "Use only this many test examples (taken after splitting)."}
+    )
+    max_length: int = field(default=128, metadata={"help": "Truncate texts to this many tokens."})
+
+    def split_options(self) -> dict:
+        """The arguments of `distill.data.load_splits`."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "max_length"}
+
+
+@dataclass
+class TeacherArguments:
+    model_name_or_path: str = field(
+        default=DEFAULT_TEACHER_BASE,
+        metadata={"help": "Pretrained encoder to fine-tune as the teacher: a Hub id or a local folder."},
+    )
+
+
+@dataclass
+class DistillationArguments:
+    teacher: str = field(
+        default="outputs/teacher",
+        metadata={"help": "The fine-tuned teacher (made by scripts/train_teacher.py): a folder or a Hub id."},
+    )
+    layers: str = field(
+        default="even",
+        metadata={
+            "help": "Teacher layers the student starts from, numbered 1..N: odd, even, top (first half), "
+            "bottom (second half), or a comma list such as 2,5,11."
+        },
+    )
+    alpha: float = field(
+        default=0.5,
+        metadata={"help": "Weight of the soft-label KL term; 1 - alpha weighs the hard-label CE."},
+    )
+    temperature: float = field(default=2.0, metadata={"help": "Softmax temperature of the KL term."})
+    cosine_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "Weight of a cosine loss between teacher and student last hidden states (DistilBERT)."
+        },
+    )
+
+
+@dataclass
+class RunArguments(TrainingArguments):
+    """TrainingArguments with this project's defaults: evaluate and save every epoch, keep the best
+    checkpoint by validation macro-F1, and never report to an online tracker unless asked."""
+
+    output_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where the model, tokenizer and results.json go. Default: per script."},
+    )
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate on validation."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most this many checkpoints."})
+    load_best_model_at_end: bool = field(
+        default=True, metadata={"help": "Finish with the checkpoint that scored best on validation."}
+    )
+    metric_for_best_model: str | None = field(
+        default="macro_f1", metadata={"help": "Validation metric that selects the checkpoint."}
+    )
+    report_to: str | list[str] | None = field(
+        default="none", metadata={"help": "Trackers to log to (tensorboard, wandb, ...); none by default."}
+    )
+    logging_steps: float = field(
+        default=10, metadata={"help": "Log the training loss every this many steps."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.label_names not in (None, ["labels"]):
+            raise UserError(
+                f"--label_names {' '.join(self.label_names)}: this is the Trainer's flag for the label keys "
+                "of a batch, which are always `labels` here. To name the classes, use --class_names."
+            )
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available():
+            # Accelerate runs CPU processes data-parallel only with use_cpu; without it each of
+            # `torch.distributed.run --nproc_per_node N` would silently train alone.
+            self.use_cpu = True
+        output_dir_given = self.output_dir is not None
+        # Selecting a checkpoint needs both evaluation and checkpoints; without them the last model is kept.
+        if self.save_strategy == "no" or self.eval_strategy == "no":
+            self.load_best_model_at_end = False
+        super().__post_init__()
+        if not output_dir_given:
+            self.output_dir = None  # the script picks a default that names the run

@@ -1,0 +1,39 @@
+"""What every script does around its main(): logging like the Hugging Face examples, and user errors
+turned into one clear message and exit status 2 instead of a traceback."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+import datasets
+import transformers
+from transformers import TrainingArguments
+
+from distill.errors import UserError
+
+
+def setup_logging(training_args: TrainingArguments | None = None) -> None:
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    main_process = training_args is None or training_args.should_log
+    logging.getLogger("distill").setLevel(logging.INFO if main_process else logging.WARNING)
+    # --log_level / --log_level_replica set the libraries' verbosity, as in the Hugging Face examples.
+    if training_args is not None:
+        level = training_args.get_process_log_level()
+        datasets.utils.logging.set_verbosity(level)
+        transformers.utils.logging.set_verbosity(level)
+    transformers.utils.logging.enable_explicit_format()
+
+
+def run(main: Callable[[], object]) -> None:
+    """Call `main`; on a UserError print `error: <message>` to stderr and exit with status 2."""
+    try:
+        main()
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

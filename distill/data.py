@@ -1,0 +1,314 @@
+"""Data: load a Hub dataset or a local file, validate it, split it without leaks, tokenize it.
+
+The split is seeded, stratified by label, and keeps exact duplicate texts (after lower-casing,
+collapsing whitespace and dropping retweet prefixes) inside one split, so that a retweet in the
+training data never gives away a test answer. Every run given the same data and `split_seed`
+sees the same split; `Splits.test_hash` proves it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from datasets import ClassLabel, Dataset, DatasetDict
+from sklearn.model_selection import train_test_split
+from transformers import PreTrainedTokenizerBase
+
+from distill.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+TEXT_COLUMNS = ("tweet", "text", "comment_text")
+LABEL_COLUMNS = ("class", "label", "labels")
+FILE_READERS = {
+    ".csv": lambda p: pd.read_csv(p),
+    ".jsonl": lambda p: pd.read_json(p, lines=True),
+    ".json": lambda p: _read_json(p),
+    ".parquet": lambda p: pd.read_parquet(p),
+}
+# The Davidson corpus as a CSV has integer classes and no names; its vote columns carry them.
+KNOWN_LABEL_NAMES = {
+    ("hate_speech", "offensive_language", "neither"): ["hate_speech", "offensive_language", "neither"],
+    ("hate_speech_count", "offensive_language_count", "neither_count"): [
+        "hate_speech",
+        "offensive_language",
+        "neither",
+    ],
+}
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class Splits:
+    """Disjoint train/validation/test data (columns `text`, `label`) with what runs record about it."""
+
+    data: DatasetDict
+    label_names: list[str]
+    test_hash: str
+    num_duplicates: int
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+
+def load_splits(
+    dataset: str,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    class_names: list[str] | None = None,
+    validation_size: float = 0.1,
+    test_size: float = 0.1,
+    split_seed: int = 42,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+    max_test_samples: int | None = None,
+) -> Splits:
+    """Load `dataset` (Hub id or local file) and return its seeded, leak-free, stratified splits."""
+    for name, size in (("--validation_size", validation_size), ("--test_size", test_size)):
+        if not 0 < size < 1:
+            raise UserError(f"{name} must be a fraction between 0 and 1, got {size}.")
+    if validation_size + test_size >= 1:
+        raise UserError("--validation_size plus --test_size must leave some data for training.")
+
+    tables, hub_names = read_dataset(dataset)
+    first = next(iter(tables.values()))
+    text_col = _pick_column(first, text_column, TEXT_COLUMNS, "text", dataset)
+    label_col = _pick_column(first, label_column, LABEL_COLUMNS, "label", dataset)
+    names = class_names or hub_names or _known_label_names(first.columns)
+
+    frames = {}
+    for split, table in tables.items():
+        if text_col not in table.columns or label_col not in table.columns:
+            raise UserError(f"Split {split!r} of {dataset} lacks column {text_col!r} or {label_col!r}.")
+        frames[split] = _clean(
+            table[[text_col, label_col]].set_axis(["text", "label"], axis=1), split, dataset
+        )
+    names = _label_names(pd.concat([f["label"] for f in frames.values()]), names, dataset)
+    frames = {split: f.assign(label=_encode(f["label"], names)) for split, f in frames.items()}
+
+    frames, num_duplicates = _split(frames, validation_size, test_size, split_seed)
+    limits = {"train": max_train_samples, "validation": max_eval_samples, "test": max_test_samples}
+    frames = {s: f.head(limits[s]) if limits[s] is not None else f for s, f in frames.items()}
+    for split, frame in frames.items():
+        if frame.empty:
+            raise UserError(
+                f"The {split} split of {dataset} is empty: use more data or a larger --{split}_size."
+            )
+
+    data = DatasetDict({s: Dataset.from_pandas(frames[s], preserve_index=False) for s in SPLITS})
+    logger.info(
+        "Data %s: %s examples; %d duplicate texts kept within one split; labels %s",
+        dataset,
+        ", ".join(f"{s} {len(frames[s])}" for s in SPLITS),
+        num_duplicates,
+        names,
+    )
+    return Splits(data, names, split_hash(frames["test"]), num_duplicates)
+
+
+def read_dataset(dataset: str) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
+    """Read a local file or a Hub dataset into one DataFrame per split, with ClassLabel names if any."""
+    path = Path(dataset).expanduser()
+    if path.exists():
+        return {"train": read_file(path)}, None
+    if (
+        path.suffix.lower() in FILE_READERS
+        or dataset.startswith((".", "/", "~"))
+        or os.sep + os.sep in dataset
+    ):
+        raise UserError(f"Dataset file {dataset} does not exist.")
+    return _read_hub(dataset)
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    """Read a .csv, .jsonl/.json or .parquet file; refuse empty or unreadable files by name."""
+    reader = FILE_READERS.get(path.suffix.lower())
+    if reader is None:
+        raise UserError(f"Cannot read {path}: use a .csv, .jsonl, .json or .parquet file.")
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; pass a data file (.csv, .jsonl, .json or .parquet).")
+    if path.stat().st_size == 0:
+        raise UserError(f"Dataset file {path} is empty.")
+    try:
+        table = reader(path)
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise UserError(f"Cannot read {path} as {path.suffix} data: {err}") from err
+    if table.empty:
+        raise UserError(f"Dataset file {path} has no rows.")
+    return table
+
+
+def _read_json(path: Path) -> pd.DataFrame:
+    # A .json file is either one array of records or JSON Lines (what `datasets` writes).
+    with path.open() as f:
+        is_array = f.read(4096).lstrip().startswith("[")
+    return pd.read_json(path, lines=not is_array)
+
+
+def _read_hub(dataset: str) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(dataset)
+    except Exception as err:  # the Hub client raises many types; all mean "cannot get it"
+        raise UserError(
+            f"Cannot load dataset {dataset!r} from the Hugging Face Hub ({type(err).__name__}: {err}). "
+            "Without network access, pass a local .csv, .jsonl or .parquet file instead."
+        ) from err
+    names = None
+    for feature in next(iter(loaded.values())).features.values():
+        if isinstance(feature, ClassLabel):
+            names = [re.sub(r"\s+", "_", n.strip()) for n in feature.names]
+            break
+    return {split: ds.to_pandas() for split, ds in loaded.items()}, names
+
+
+def _pick_column(
+    table: pd.DataFrame, given: str | None, candidates: tuple[str, ...], kind: str, source: str
+) -> str:
+    columns = [str(c) for c in table.columns]
+    if given is not None:
+        if given not in columns:
+            raise UserError(
+                f"{source} has no column {given!r} (--{kind}_column); its columns are: {columns}."
+            )
+        return given
+    for name in candidates:
+        if name in columns:
+            return name
+    raise UserError(
+        f"{source} has no {kind} column: looked for {', '.join(candidates)}; its columns are: {columns}. "
+        f"Name the right one with --{kind}_column."
+    )
+
+
+def _known_label_names(columns: pd.Index) -> list[str] | None:
+    present = set(map(str, columns))
+    for signature, names in KNOWN_LABEL_NAMES.items():
+        if present.issuperset(signature):
+            return list(names)
+    return None
+
+
+def _clean(frame: pd.DataFrame, split: str, source: str) -> pd.DataFrame:
+    for column, what in (("label", "no label"), ("text", "no text")):
+        missing = frame[column].isna()
+        if missing.any():
+            rows = ", ".join(str(i) for i in frame.index[missing][:5])
+            raise UserError(
+                f"{int(missing.sum())} row(s) of {source} ({split}) have {what} (first data rows: {rows}). "
+                "Fix or drop them."
+            )
+    return frame.assign(text=frame["text"].astype(str)).reset_index(drop=True)
+
+
+def _label_names(labels: pd.Series, names: list[str] | None, source: str) -> list[str]:
+    if pd.api.types.is_numeric_dtype(labels):
+        if not (labels == labels.round()).all():
+            raise UserError(
+                f"Labels of {source} must be whole numbers or strings; found {labels[labels != labels.round()].iloc[0]}."
+            )
+        numbers = sorted(int(v) for v in labels.unique())
+        count = len(names) if names else numbers[-1] + 1
+        unknown = [v for v in numbers if not 0 <= v < count]
+        if unknown:
+            raise UserError(
+                f"{source} has labels {unknown} outside 0..{count - 1}"
+                + (f" (the {count} names given: {names})" if names else "")
+                + ". Labels must be class indices 0..K-1; pass --class_names to name K classes."
+            )
+        names = names or [str(v) for v in range(count)]
+    else:
+        strings = sorted(str(v) for v in labels.unique())
+        if names:
+            missing = [v for v in strings if v not in names]
+            if missing:
+                raise UserError(f"{source} has labels {missing} that are not among --class_names {names}.")
+        else:
+            names = strings
+    if len(names) < 2:
+        raise UserError(f"{source} has a single class {names}; a classifier needs at least two.")
+    return list(names)
+
+
+def _encode(labels: pd.Series, names: list[str]) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(labels):
+        return labels.astype(int)
+    index = {name: i for i, name in enumerate(names)}
+    return labels.astype(str).map(index.__getitem__).astype(int)
+
+
+def normalize_text(text: str) -> str:
+    """The form in which two texts count as the same: lower case, no retweet prefixes, single spaces."""
+    text = re.sub(r"\brt\s+@\w+:?", " ", text.lower())
+    return " ".join(text.split())
+
+
+def _split(
+    frames: dict[str, pd.DataFrame], validation_size: float, test_size: float, seed: int
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """Carve the missing splits out of `train`, stratified, with duplicate groups kept together."""
+    if set(frames) - set(SPLITS):
+        logger.info("Ignoring splits %s", sorted(set(frames) - set(SPLITS)))
+    train = frames["train"] if "train" in frames else pd.concat(list(frames.values()), ignore_index=True)
+    groups = train["text"].map(normalize_text)
+    num_duplicates = int(groups.duplicated().sum())
+    # One row per distinct text; a group takes the label of its first occurrence for stratification.
+    first = train.assign(group=groups).drop_duplicates("group")
+    keys, labels = first["group"].to_numpy(), first["label"].to_numpy()
+
+    out: dict[str, pd.DataFrame] = {}
+    remaining = 1.0
+    for split, size in (("test", test_size), ("validation", validation_size)):
+        if split in frames:
+            out[split] = frames[split].reset_index(drop=True)
+            continue
+        keys, held, labels, _ = _stratified(keys, labels, size / remaining, seed)
+        out[split] = _rows(train, groups, held, seed)
+        remaining -= size
+    out["train"] = _rows(train, groups, keys, seed)
+    return {s: out[s] for s in SPLITS}, num_duplicates
+
+
+def _stratified(keys: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> list[np.ndarray]:
+    n_held = max(1, math.ceil(fraction * len(keys))) if len(keys) > 1 else 0
+    if n_held == 0 or n_held >= len(keys):
+        raise UserError(f"Too little data to split ({len(keys)} distinct texts): use a larger dataset.")
+    try:
+        return train_test_split(keys, labels, test_size=n_held, random_state=seed, stratify=labels)
+    except ValueError:
+        # A class with a single example cannot be stratified; a random split is the honest fallback.
+        logger.warning("Some class has too few examples to stratify the split; splitting at random.")
+        return train_test_split(keys, labels, test_size=n_held, random_state=seed)
+
+
+def _rows(table: pd.DataFrame, groups: pd.Series, keys: np.ndarray, seed: int) -> pd.DataFrame:
+    chosen = table[groups.isin(set(keys))]
+    return chosen.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def split_hash(frame: pd.DataFrame) -> str:
+    """A short fingerprint of a split's texts and labels, in order: equal hashes mean the same test set."""
+    payload = json.dumps(list(zip(frame["text"].tolist(), frame["label"].astype(int).tolist(), strict=True)))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def tokenize(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: int) -> DatasetDict:
+    """Tokenize without padding (DataCollatorWithPadding pads each batch) and name the target `labels`."""
+
+    def encode(batch: dict) -> dict:
+        return tokenizer(batch["text"], truncation=True, max_length=max_length)
+
+    tokenized = data.map(encode, batched=True, remove_columns=["text"], desc="Tokenizing")
+    return tokenized.rename_column("label", "labels")

@@ -1,0 +1,59 @@
+"""results.json: the one writer and the one reader of a finished run's record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from distill.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.json"
+
+
+def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
+    """Write `run_dir/results.json` atomically: a reader sees the old file or the new one, never half."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    target = run_dir / RESULTS_FILE
+    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".results.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(results, f, indent=2, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_results(run_dir: str | Path) -> dict[str, Any]:
+    """Read a run's results.json; a missing or unreadable file is a UserError naming it."""
+    path = Path(run_dir) / RESULTS_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise UserError(f"{run_dir} holds no {RESULTS_FILE}: it is not a finished run.") from err
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(f"Cannot read {path}: {err}") from err
+
+
+def find_runs(root: str | Path) -> list[Path]:
+    """Folders under `root` holding a results.json, sorted; unfinished run folders are skipped with a warning."""
+    root = Path(root)
+    runs = sorted(p.parent for p in root.rglob(RESULTS_FILE) if "checkpoint-" not in str(p.parent))
+    for folder in sorted(p.parent for p in root.rglob("config.json")):
+        if (
+            folder not in runs
+            and "checkpoint-" not in folder.name
+            and (folder / "model.safetensors").exists()
+        ):
+            logger.warning("Skipping %s: it has a model but no %s (an unfinished run).", folder, RESULTS_FILE)
+    return runs

@@ -1,0 +1,89 @@
+"""`DistillationTrainer`: the stock Trainer with a loss that also listens to a frozen teacher."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel, Trainer
+
+from distill.losses import distillation_loss, hidden_cosine_loss
+
+
+class DistillationTrainer(Trainer):
+    """Train a student on `alpha · KL(teacher ‖ student)·T² + (1 - alpha) · CE(student, labels)`,
+    plus `cosine_weight` times a cosine loss between last hidden states when it is above 0.
+
+    Everything else (loops, evaluation, checkpoints, logging, distributed training, mixed
+    precision) is the Trainer's own. The teacher lives on the trainer, not in the model, so it is
+    never saved, optimised or wrapped for data parallelism. Evaluation uses the student's plain
+    cross-entropy, so validation losses compare across distilled, LoRA and teacher runs.
+    """
+
+    # compute_loss returns a per-batch mean; let the Trainer divide it over accumulation steps.
+    loss_is_scaled_for_ga = False
+
+    def __init__(
+        self,
+        *args: Any,
+        teacher: PreTrainedModel,
+        alpha: float = 0.5,
+        temperature: float = 2.0,
+        cosine_weight: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        student_dtype = next(self.model.parameters()).dtype  # type: ignore[union-attr]
+        self.teacher = teacher.to(self.args.device, student_dtype).eval()  # type: ignore[arg-type]
+        self.teacher.requires_grad_(False)
+        self.alpha, self.temperature, self.cosine_weight = alpha, temperature, cosine_weight
+        self._loss_sums: dict[str, torch.Tensor] = {}
+        self._loss_count = 0
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        if not model.training:
+            outputs = model(**inputs)
+            return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+        labels = inputs["labels"]
+        features = {k: v for k, v in inputs.items() if k != "labels"}
+        want_hidden = self.cosine_weight > 0
+        outputs = model(**features, output_hidden_states=want_hidden)
+        with torch.no_grad():
+            teacher_outputs = self.teacher(**features, output_hidden_states=want_hidden)
+
+        loss, parts = distillation_loss(
+            outputs.logits, teacher_outputs.logits, labels, alpha=self.alpha, temperature=self.temperature
+        )
+        if want_hidden:
+            cosine = hidden_cosine_loss(
+                outputs.hidden_states[-1], teacher_outputs.hidden_states[-1], features["attention_mask"]
+            )
+            loss = loss + self.cosine_weight * cosine
+            parts["cosine"] = cosine.detach()
+        self._accumulate(parts)
+        return (loss, outputs) if return_outputs else loss
+
+    def _accumulate(self, parts: dict[str, torch.Tensor]) -> None:
+        # Sum on the device; the only host sync is at logging time.
+        for name, value in parts.items():
+            self._loss_sums[name] = self._loss_sums.get(name, 0) + value
+        self._loss_count += 1
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._loss_count:
+            for name, total in self._loss_sums.items():
+                logs[f"loss_{name}"] = round(float(total) / self._loss_count, 4)
+            self._loss_sums, self._loss_count = {}, 0
+        super().log(logs, start_time)

@@ -1,0 +1,87 @@
+"""Distil a fine-tuned teacher into a student built from chosen teacher layers.
+
+    accelerate launch scripts/distill.py --teacher outputs/teacher --layers even
+
+--layers is odd, even, top (layers 1..6 of 12), bottom (7..12) or a list such as 2,5,11 (1-based).
+Every TrainingArguments flag works (--learning_rate, --num_train_epochs, --bf16, ...). The student,
+its tokenizer and results.json land at the root of --output_dir (default outputs/student-<layers>).
+"""
+
+import dataclasses
+import sys
+from pathlib import Path
+
+# `python scripts/x.py` puts scripts/ first on the import path, where scripts/distill.py would
+# shadow the distill library; drop that folder so `import distill` finds the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import logging
+
+from transformers import DataCollatorWithPadding, HfArgumentParser
+
+from distill import cli
+from distill.args import DataArguments, DistillationArguments, RunArguments
+from distill.data import load_splits, tokenize
+from distill.layers import layers_name, num_layers, parse_layers
+from distill.metrics import make_compute_metrics
+from distill.models import load_teacher, load_tokenizer, model_label_names
+from distill.results import write_results
+from distill.runner import run_record, train_and_evaluate
+from distill.students import make_student
+from distill.trainer import DistillationTrainer
+
+logger = logging.getLogger("distill.distill")
+
+
+def main() -> None:
+    parser = HfArgumentParser((DistillationArguments, DataArguments, RunArguments))
+    kd_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    cli.setup_logging(training_args)
+
+    splits = load_splits(**data_args.split_options())
+    teacher = load_teacher(kd_args.teacher, splits.label_names)
+    splits = dataclasses.replace(splits, label_names=model_label_names(teacher))
+    layers = parse_layers(kd_args.layers, num_layers(teacher))
+    training_args.output_dir = training_args.output_dir or f"outputs/student-{layers_name(kd_args.layers)}"
+    tokenizer = load_tokenizer(kd_args.teacher)
+    data = tokenize(splits.data, tokenizer, data_args.max_length)
+    student = make_student(teacher, layers)
+    logger.info("Student: %d layers, copies of teacher layers %s", len(layers), layers)
+
+    trainer = DistillationTrainer(
+        model=student,
+        teacher=teacher,
+        alpha=kd_args.alpha,
+        temperature=kd_args.temperature,
+        cosine_weight=kd_args.cosine_weight,
+        args=training_args,
+        train_dataset=data["train"],
+        eval_dataset=data["validation"],
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=make_compute_metrics(splits.label_names),
+    )
+    metrics = train_and_evaluate(trainer, data["test"], training_args.resume_from_checkpoint)
+    trainer.save_model()
+    if trainer.is_world_process_zero():
+        record = run_record(
+            method="distill",
+            splits=splits,
+            training_args=training_args,
+            arguments=[kd_args, data_args],
+            layers=layers,
+            teacher=kd_args.teacher,
+            dataset=data_args.dataset,
+        )
+        path = write_results(training_args.output_dir, {**record, **metrics})
+        logger.info(
+            "Student %s: test accuracy %.4f, test macro-F1 %.4f; saved to %s",
+            kd_args.layers,
+            metrics["test_accuracy"],
+            metrics["test_macro_f1"],
+            path.parent,
+        )
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,73 @@
+"""Fine-tune a pretrained encoder into the teacher classifier that students are distilled from.
+
+    python scripts/train_teacher.py --model_name_or_path bert-base-uncased --output_dir outputs/teacher
+
+The checkpoint is selected on validation macro-F1 and evaluated once on test; the model and its
+tokenizer are saved at the root of --output_dir with real label names, with results.json beside them.
+"""
+
+import sys
+from pathlib import Path
+
+# `python scripts/x.py` puts scripts/ first on the import path, where scripts/distill.py would
+# shadow the distill library; drop that folder so `import distill` finds the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import logging
+
+from transformers import DataCollatorWithPadding, HfArgumentParser, Trainer
+
+from distill import cli
+from distill.args import DataArguments, RunArguments, TeacherArguments
+from distill.data import load_splits, tokenize
+from distill.metrics import make_compute_metrics
+from distill.models import load_base_model, load_tokenizer
+from distill.results import write_results
+from distill.runner import run_record, train_and_evaluate
+
+logger = logging.getLogger("distill.train_teacher")
+
+
+def main() -> None:
+    parser = HfArgumentParser((TeacherArguments, DataArguments, RunArguments))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    training_args.output_dir = training_args.output_dir or "outputs/teacher"
+    cli.setup_logging(training_args)
+
+    splits = load_splits(**data_args.split_options())
+    tokenizer = load_tokenizer(model_args.model_name_or_path)
+    model = load_base_model(model_args.model_name_or_path, splits.label_names)
+    data = tokenize(splits.data, tokenizer, data_args.max_length)
+
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=data["train"],
+        eval_dataset=data["validation"],
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=make_compute_metrics(splits.label_names),
+    )
+    metrics = train_and_evaluate(trainer, data["test"], training_args.resume_from_checkpoint)
+    trainer.save_model()
+    if trainer.is_world_process_zero():
+        record = run_record(
+            method="teacher",
+            splits=splits,
+            training_args=training_args,
+            arguments=[model_args, data_args],
+            layers=None,
+            teacher=None,
+            dataset=data_args.dataset,
+        )
+        path = write_results(training_args.output_dir, {**record, **metrics})
+        logger.info(
+            "Teacher: test accuracy %.4f, test macro-F1 %.4f; saved to %s",
+            metrics["test_accuracy"],
+            metrics["test_macro_f1"],
+            path.parent,
+        )
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,147 @@
+import pandas as pd
+import pytest
+from conftest import LABELS, SHARED, toxic_rows
+
+from distill.data import load_splits, normalize_text, tokenize
+from distill.errors import UserError
+
+
+def test_csv_with_davidson_columns(csv_data):
+    splits = load_splits(str(csv_data), validation_size=0.2, test_size=0.2)
+    assert {k: len(v) for k, v in splits.data.items()} == {"train": 36, "validation": 12, "test": 12}
+    assert splits.label_names == ["0", "1", "2"]  # integer labels without names stay numbered
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "parquet"])
+def test_other_formats_with_text_and_string_labels(tmp_path, fmt):
+    frame = toxic_rows().rename(columns={"tweet": "text", "class": "label"})
+    frame["label"] = frame["label"].map(dict(enumerate(LABELS)))
+    path = tmp_path / f"data.{fmt}"
+    if fmt == "parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_json(path, orient="records", lines=fmt == "jsonl")
+    splits = load_splits(str(path), class_names=LABELS)
+    assert splits.label_names == LABELS
+    assert set(splits.data["train"]["label"]) == {0, 1, 2}
+
+
+def test_string_labels_without_names_are_sorted(jsonl_data):
+    assert load_splits(str(jsonl_data)).label_names == sorted(LABELS)
+
+
+def test_davidson_csv_gets_its_real_label_names():
+    path = SHARED / "data" / "davidson" / "labeled_data.csv"
+    splits = load_splits(str(path), max_train_samples=10, max_eval_samples=10, max_test_samples=10)
+    assert splits.label_names == ["hate_speech", "offensive_language", "neither"]
+    assert len(splits.data["train"]) == 10
+
+
+def test_split_is_disjoint_stratified_and_reproducible(csv_data):
+    a = load_splits(str(csv_data), validation_size=0.2, test_size=0.2, split_seed=7)
+    b = load_splits(str(csv_data), validation_size=0.2, test_size=0.2, split_seed=7)
+    c = load_splits(str(csv_data), validation_size=0.2, test_size=0.2, split_seed=8)
+    texts = {name: set(split["text"]) for name, split in a.data.items()}
+    assert not texts["train"] & texts["test"] and not texts["train"] & texts["validation"]
+    assert not texts["validation"] & texts["test"]
+    assert sorted(a.data["test"]["label"]) == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]  # stratified
+    assert a.test_hash == b.test_hash != c.test_hash
+    assert a.data["train"]["text"] == b.data["train"]["text"]
+
+
+def test_subsampling_happens_after_the_split(csv_data):
+    full = load_splits(str(csv_data))
+    small = load_splits(str(csv_data), max_train_samples=5)
+    assert full.test_hash == small.test_hash
+    assert small.data["train"]["text"] == full.data["train"]["text"][:5]
+
+
+def test_duplicates_and_retweets_never_cross_splits(tmp_path):
+    rows = []
+    for i in range(40):
+        text = f"Message number {i} about things"
+        rows += [(text, i % 2), (f"RT @someone: {text.upper()}", i % 2), (f"  {text}  ", i % 2)]
+    path = tmp_path / "dups.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(path, index=False)
+    splits = load_splits(str(path), validation_size=0.2, test_size=0.2)
+    seen = {name: {normalize_text(t) for t in split["text"]} for name, split in splits.data.items()}
+    assert not seen["train"] & seen["validation"]
+    assert not seen["train"] & seen["test"]
+    assert not seen["validation"] & seen["test"]
+    assert splits.num_duplicates == 80
+    assert sum(len(s) for s in splits.data.values()) == 120
+
+
+def test_tokenize_names_labels_and_does_not_pad(csv_data, tokenizer):
+    data = tokenize(load_splits(str(csv_data)).data, tokenizer, max_length=6)
+    row = data["train"][0]
+    assert set(data["train"].column_names) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+    assert len(row["input_ids"]) <= 6
+
+
+# -- bad input: each names the problem ------------------------------------------------------------
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_missing_text_column_lists_the_columns(tmp_path):
+    path = write(tmp_path, "d.csv", "body,class\nhello,1\n")
+    with pytest.raises(UserError, match=r"no text column.*\['body', 'class'\].*--text_column"):
+        load_splits(path)
+
+
+def test_missing_label_column(tmp_path):
+    path = write(tmp_path, "d.csv", "tweet,target\nhello,1\n")
+    with pytest.raises(UserError, match=r"no label column.*'target'"):
+        load_splits(path)
+
+
+def test_named_column_that_does_not_exist(csv_data):
+    with pytest.raises(UserError, match=r"no column 'body' \(--text_column\)"):
+        load_splits(str(csv_data), text_column="body")
+
+
+@pytest.mark.parametrize("content", ["", "tweet,class\n"])
+def test_empty_file(tmp_path, content):
+    with pytest.raises(UserError, match=r"empty|no rows"):
+        load_splits(write(tmp_path, "d.csv", content))
+
+
+def test_path_that_does_not_exist(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_splits(str(tmp_path / "nope.csv"))
+
+
+def test_unsupported_file_type(tmp_path):
+    with pytest.raises(UserError, match=r"use a \.csv"):
+        load_splits(write(tmp_path, "d.txt", "hello"))
+
+
+def test_missing_and_nan_labels(tmp_path):
+    path = write(tmp_path, "d.csv", "tweet,class\na,0\nb,\nc,1\nd,NaN\n")
+    with pytest.raises(UserError, match=r"2 row\(s\).*have no label"):
+        load_splits(path)
+
+
+def test_integer_labels_outside_the_named_classes(csv_data):
+    with pytest.raises(UserError, match=r"labels \[2\] outside 0..1"):
+        load_splits(str(csv_data), class_names=["ok", "toxic"])
+
+
+def test_string_labels_not_among_the_names(jsonl_data):
+    with pytest.raises(UserError, match=r"\['neither'\] that are not among --class_names"):
+        load_splits(str(jsonl_data), class_names=["hate_speech", "offensive_language"])
+
+
+def test_hub_id_that_cannot_be_fetched_suggests_a_local_file():
+    with pytest.raises(UserError, match=r"pass a local \.csv"):
+        load_splits("no-such-user/no-such-dataset")
+
+
+def test_bad_split_sizes(csv_data):
+    with pytest.raises(UserError, match="--test_size"):
+        load_splits(str(csv_data), test_size=1.5)

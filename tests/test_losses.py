@@ -1,0 +1,62 @@
+import math
+
+import pytest
+import torch
+
+from distill.losses import distillation_loss, hidden_cosine_loss, soft_target_loss
+
+STUDENT = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
+TEACHER = torch.tensor([[1.0, 1.0, 0.0], [-1.0, 3.0, 0.5]])
+LABELS = torch.tensor([0, 1])
+
+
+def softmax(row, t):
+    exps = [math.exp(x / t) for x in row]
+    return [e / sum(exps) for e in exps]
+
+
+def hand_kl(t: float) -> float:
+    """KL(p_teacher || p_student) at temperature t, batch mean, times t²: written out by hand."""
+    total = 0.0
+    for s_row, t_row in zip(STUDENT.tolist(), TEACHER.tolist(), strict=True):
+        p, q = softmax(t_row, t), softmax(s_row, t)
+        total += sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True))
+    return total / len(STUDENT) * t**2
+
+
+def hand_ce() -> float:
+    return (
+        -sum(math.log(softmax(row, 1.0)[y]) for row, y in zip(STUDENT.tolist(), LABELS.tolist(), strict=True))
+        / 2
+    )
+
+
+@pytest.mark.parametrize("t", [1.0, 2.0, 4.0])
+def test_soft_target_loss_matches_hand_computation(t):
+    assert soft_target_loss(STUDENT, TEACHER, t).item() == pytest.approx(hand_kl(t), rel=1e-5)
+
+
+def test_alpha_zero_is_cross_entropy_and_alpha_one_is_scaled_kl():
+    ce_only, _ = distillation_loss(STUDENT, TEACHER, LABELS, alpha=0.0, temperature=2.0)
+    kl_only, _ = distillation_loss(STUDENT, TEACHER, LABELS, alpha=1.0, temperature=2.0)
+    assert ce_only.item() == pytest.approx(hand_ce(), rel=1e-5)
+    assert kl_only.item() == pytest.approx(hand_kl(2.0), rel=1e-5)
+
+
+def test_mixed_loss_and_reported_parts():
+    loss, parts = distillation_loss(STUDENT, TEACHER, LABELS, alpha=0.3, temperature=2.0)
+    assert loss.item() == pytest.approx(0.3 * hand_kl(2.0) + 0.7 * hand_ce(), rel=1e-5)
+    assert parts["kl"].item() == pytest.approx(hand_kl(2.0), rel=1e-5)
+    assert parts["ce"].item() == pytest.approx(hand_ce(), rel=1e-5)
+
+
+def test_kl_is_zero_when_student_matches_teacher():
+    assert soft_target_loss(TEACHER, TEACHER, 2.0).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_cosine_loss_ignores_padding():
+    student = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]]])
+    teacher = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [-5.0, 5.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    # token 1: cos 1 -> 0; token 2: cos 0 -> 1; token 3 is padding. Mean over real tokens: 0.5.
+    assert hidden_cosine_loss(student, teacher, mask).item() == pytest.approx(0.5)

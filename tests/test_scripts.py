@@ -1,0 +1,197 @@
+"""End to end: the scripts as users run them, on a tiny random teacher and data written here."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import LABELS, ROOT, TINY_RUN, run_script, tiny_config
+from transformers import (
+    AutoModelForSequenceClassification,
+    BertForSequenceClassification,
+    BertModel,
+    pipeline,
+)
+
+from distill.layers import find_layer_list, parse_layers
+
+pytestmark = pytest.mark.slow
+
+
+def assert_student_is_teacher_layers(student_dir, teacher_dir, layers):
+    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
+    student = AutoModelForSequenceClassification.from_pretrained(student_dir)
+    _, t_layers = find_layer_list(teacher)
+    _, s_layers = find_layer_list(student, len(layers))
+    assert len(s_layers) == len(layers)
+    for i, layer in enumerate(layers):
+        for (name, a), (_, b) in zip(
+            s_layers[i].state_dict().items(), t_layers[layer - 1].state_dict().items(), strict=True
+        ):
+            assert torch.equal(a, b), (layer, name)
+    assert torch.equal(student.classifier.weight, teacher.classifier.weight)
+
+
+@pytest.mark.parametrize("spec", ["odd", "even", "top", "bottom", "2,5,11"])
+def test_distill_saves_students_equal_to_the_teacher_layers(spec, teacher_dir, csv_data, tmp_path):
+    out = tmp_path / "student"
+    run_script(
+        "distill",
+        "--teacher",
+        teacher_dir,
+        "--dataset",
+        csv_data,
+        "--layers",
+        spec,
+        "--output_dir",
+        out,
+        *TINY_RUN,
+    )
+    assert_student_is_teacher_layers(out, teacher_dir, parse_layers(spec, 12))
+    results = json.loads((out / "results.json").read_text())
+    assert results["layers"] == parse_layers(spec, 12)
+    for key in ["train_loss", "eval_loss", "eval_accuracy", "eval_macro_f1", "test_loss", "test_accuracy",
+                "test_macro_f1", "test_f1_hate_speech", "num_parameters", "trainable_parameters",
+                "teacher", "dataset", "seed", "test_split_hash", "arguments"]:  # fmt: skip
+        assert key in results, key
+    assert results["trainable_parameters"] == results["num_parameters"]
+    assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
+
+
+def test_distill_on_jsonl_logs_loss_parts_and_opens_in_pipeline(teacher_dir, jsonl_data, tmp_path):
+    out = tmp_path / "student"
+    run_script(
+        "distill", "--teacher", teacher_dir, "--dataset", jsonl_data, "--class_names", *LABELS,
+        "--layers", "even", "--output_dir", out, "--logging_steps", "1", "--cosine_weight", "0.5", *TINY_RUN,
+    )  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    logged = results["log_history"][0]
+    assert {"loss", "loss_kl", "loss_ce", "loss_cosine"} <= logged.keys()
+    prediction = pipeline("text-classification", model=str(out))("I hate you")[0]
+    assert prediction["label"] in LABELS
+
+
+def test_train_teacher_then_distill(tmp_path, csv_data, tokenizer):
+    base = tmp_path / "base"
+    BertModel(tiny_config()).save_pretrained(base)  # a bare pretrained encoder, as from the Hub
+    tokenizer.save_pretrained(base)
+    teacher = tmp_path / "teacher"
+    run_script("train_teacher", "--model_name_or_path", base, "--dataset", csv_data, "--class_names", *LABELS,
+               "--output_dir", teacher, "--num_train_epochs", "1", "--save_strategy", "epoch",
+               "--per_device_train_batch_size", "8", "--report_to", "none", "--disable_tqdm", "true")  # fmt: skip
+    results = json.loads((teacher / "results.json").read_text())
+    assert results["method"] == "teacher" and results["layers"] is None
+    assert results["best_checkpoint"] is not None  # selected on validation
+    assert pipeline("text-classification", model=str(teacher))("I hate you")[0]["label"] in LABELS
+
+    student = tmp_path / "student"
+    run_script("distill", "--teacher", teacher, "--dataset", csv_data, "--output_dir", student, *TINY_RUN)
+    assert json.loads((student / "results.json").read_text())["test_split_hash"] == results["test_split_hash"]
+
+
+# -- bad input: one message, exit status 2, no output folder ----------------------------------------
+
+
+def refused(capsys, tmp_path, *args):
+    out = tmp_path / "never-created"
+    with pytest.raises(SystemExit) as exit_info:
+        run_script("distill", "--output_dir", out, *args, *TINY_RUN)
+    assert exit_info.value.code == 2
+    assert not out.exists()
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        ("0,1,2,3,4,5", "numbered 1..12"),
+        ("1,1,2,3,4,5", "repeats layer"),
+        ("2,13", "names layer(s) 13"),
+        ("banana", "not a layer choice"),
+    ],
+)
+def test_bad_layers(layers, message, teacher_dir, csv_data, tmp_path, capsys):
+    err = refused(capsys, tmp_path, "--teacher", teacher_dir, "--dataset", csv_data, "--layers", layers)
+    assert message in err and err.strip().splitlines()[-1].startswith("error: ")
+
+
+def test_teacher_without_a_trained_head(tmp_path, csv_data, capsys, tokenizer):
+    bare = tmp_path / "bare"
+    BertModel(tiny_config()).save_pretrained(bare)
+    tokenizer.save_pretrained(bare)
+    err = refused(capsys, tmp_path, "--teacher", bare, "--dataset", csv_data)
+    assert "no trained classification head" in err and "scripts/train_teacher.py" in err
+
+
+def test_plain_hub_model_as_teacher(tmp_path, csv_data, capsys):
+    err = refused(capsys, tmp_path, "--teacher", "bert-base-uncased", "--dataset", csv_data)
+    assert "bert-base-uncased" in err and "scripts/train_teacher.py" in err
+
+
+def test_teacher_with_another_label_count(tmp_path, csv_data, capsys, tokenizer):
+    two = tmp_path / "two"
+    BertForSequenceClassification(tiny_config(num_labels=2, id2label=None, label2id=None)).save_pretrained(
+        two
+    )
+    tokenizer.save_pretrained(two)
+    err = refused(capsys, tmp_path, "--teacher", two, "--dataset", csv_data)
+    assert "predicts 2 classes, but the dataset has 3" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("body,class\nhi,1\n", "no text column"),
+        ("tweet,kind\nhi,1\n", "no label column"),
+        ("", "is empty"),
+        ("tweet,class\nhi,\nho,1\n", "have no label"),
+        ("tweet,class\nhi,0\nho,7\n", "outside 0..2"),
+    ],
+)
+def test_bad_data_files(content, message, teacher_dir, tmp_path, capsys):
+    data = tmp_path / "bad.csv"
+    data.write_text(content)
+    args = ["--teacher", teacher_dir, "--dataset", data]
+    if "outside" in message:
+        args += ["--class_names", *LABELS]
+    assert message in refused(capsys, tmp_path, *args)
+
+
+def test_data_path_that_does_not_exist(teacher_dir, tmp_path, capsys):
+    assert "does not exist" in refused(
+        capsys, tmp_path, "--teacher", teacher_dir, "--dataset", tmp_path / "x.csv"
+    )
+
+
+def test_command_line_error_is_one_line_without_traceback(teacher_dir, csv_data, tmp_path):
+    out = tmp_path / "never-created"
+    proc = subprocess.run(
+        [sys.executable, ROOT / "scripts" / "distill.py", "--teacher", teacher_dir, "--dataset", csv_data,
+         "--layers", "banana", "--output_dir", out],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: --layers 'banana' is not a layer choice")
+    assert not out.exists()
+
+
+def test_two_process_data_parallel_run(teacher_dir, csv_data, tmp_path):
+    out = tmp_path / "ddp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+         ROOT / "scripts" / "distill.py", "--teacher", teacher_dir, "--dataset", csv_data, "--layers", "odd",
+         "--output_dir", out, "--max_steps", "2", "--per_device_train_batch_size", "4", "--report_to", "none",
+         "--save_strategy", "no", "--disable_tqdm", "true"],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["world_size"] == 2
+    # Two steps of 4 examples on each of 2 processes cover 16 of the 36 training rows only if the
+    # processes split the data (a lone process would report 8/36 of an epoch).
+    assert results["epoch"] == pytest.approx(16 / results["split_sizes"]["train"])
+    assert "test_macro_f1" in results
