@@ -99,6 +99,37 @@ class DistillationArguments:
 
 
 @dataclass
+class LoraArguments:
+    teacher: str = field(
+        default="outputs/teacher",
+        metadata={
+            "help": "The fine-tuned teacher whose layers the LoRA student starts from: a folder or Hub id."
+        },
+    )
+    layers: str = field(
+        default="even",
+        metadata={
+            "help": "Teacher layers of the student, as in distill.py; `all` keeps all of them (no cut)."
+        },
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA path."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={"help": "Modules that get adapters. Default: the encoder's query and value projections."},
+    )
+    kd: bool = field(
+        default=False,
+        metadata={
+            "help": "Train with the DistillationTrainer (teacher soft labels) instead of hard labels only."
+        },
+    )
+    alpha: float = field(default=0.5, metadata={"help": "With --kd: weight of the KL term."})
+    temperature: float = field(default=2.0, metadata={"help": "With --kd: softmax temperature."})
+
+
+@dataclass
 class RunArguments(TrainingArguments):
     """TrainingArguments with this project's defaults: evaluate and save every epoch, keep the best
     checkpoint by validation macro-F1, and never report to an online tracker unless asked."""
@@ -116,7 +147,8 @@ class RunArguments(TrainingArguments):
     metric_for_best_model: str | None = field(
         default="macro_f1", metadata={"help": "Validation metric that selects the checkpoint."}
     )
-    report_to: str | list[str] | None = field(
+    # The order matters: HfArgumentParser parses only this spelling of the union (as TrainingArguments has it).
+    report_to: None | str | list[str] = field(  # noqa: RUF036
         default="none", metadata={"help": "Trackers to log to (tensorboard, wandb, ...); none by default."}
     )
     logging_steps: float = field(

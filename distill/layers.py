@@ -13,14 +13,14 @@ from transformers import PreTrainedModel
 
 from distill.errors import UserError
 
-NAMED_STRATEGIES = ("odd", "even", "top", "bottom")
+NAMED_STRATEGIES = ("odd", "even", "top", "bottom", "all")
 
 
 def parse_layers(spec: str | Sequence[int], num_teacher_layers: int) -> list[int]:
     """Turn `odd`, `even`, `top`, `bottom` or a comma list like `2,5,11` into sorted 1-based layer numbers.
 
     For a 12-layer teacher: odd = 1,3,...,11; even = 2,4,...,12; top = 1..6 (nearest the input);
-    bottom = 7..12. A list must be strictly increasing, without repeats, within 1..N.
+    bottom = 7..12; all = 1..12. A list must be strictly increasing, without repeats, within 1..N.
     """
     n = num_teacher_layers
     if isinstance(spec, str):
@@ -30,6 +30,7 @@ def parse_layers(spec: str | Sequence[int], num_teacher_layers: int) -> list[int
             "even": list(range(2, n + 1, 2)),
             "top": list(range(1, n // 2 + 1)),
             "bottom": list(range(n // 2 + 1, n + 1)),
+            "all": list(range(1, n + 1)),
         }
         if name in named:
             return named[name]

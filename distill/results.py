@@ -18,20 +18,24 @@ RESULTS_FILE = "results.json"
 
 def write_results(run_dir: str | Path, results: dict[str, Any]) -> Path:
     """Write `run_dir/results.json` atomically: a reader sees the old file or the new one, never half."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    target = run_dir / RESULTS_FILE
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".results.", suffix=".tmp")
+    return atomic_write(Path(run_dir) / RESULTS_FILE, json.dumps(results, indent=2, default=str))
+
+
+def atomic_write(path: str | Path, content: str | bytes) -> Path:
+    """Write a file through a temporary file and a rename, so no reader ever sees part of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(results, f, indent=2, default=str)
+        with os.fdopen(fd, "wb") as f:
+            f.write(content.encode() if isinstance(content, str) else content)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
+    return path
 
 
 def read_results(run_dir: str | Path) -> dict[str, Any]:

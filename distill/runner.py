@@ -1,4 +1,5 @@
-"""Train, select on validation, evaluate on test: the steps every run shares, as data in, data out."""
+"""The steps every run shares, as data in, data out: prepare data and models, train, select on
+validation, evaluate on test once, and describe the run for results.json."""
 
 from __future__ import annotations
 
@@ -7,14 +8,56 @@ import logging
 from typing import Any
 
 import numpy as np
-from datasets import Dataset
-from transformers import Trainer, TrainingArguments
+from datasets import Dataset, DatasetDict
+from transformers import (
+    DataCollatorWithPadding,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+)
 
-from distill.data import Splits
-from distill.metrics import confusion
-from distill.models import count_parameters
+from distill.args import DataArguments
+from distill.data import Splits, load_splits, tokenize
+from distill.layers import num_layers, parse_layers
+from distill.metrics import confusion, make_compute_metrics
+from distill.models import count_parameters, load_teacher, load_tokenizer, model_label_names
 
 logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class StudentSetup:
+    """What a student run (distilled or LoRA) starts from."""
+
+    splits: Splits
+    data: DatasetDict  # tokenized
+    tokenizer: PreTrainedTokenizerBase
+    teacher: PreTrainedModel
+    layers: list[int]  # 1-based teacher layers
+
+
+def prepare_student_run(teacher: str, layers: str, data_args: DataArguments) -> StudentSetup:
+    """Load and check data, teacher and layer choice before anything is written."""
+    splits = load_splits(**data_args.split_options())
+    model = load_teacher(teacher, splits.label_names)
+    splits = dataclasses.replace(splits, label_names=model_label_names(model))
+    chosen = parse_layers(layers, num_layers(model))
+    tokenizer = load_tokenizer(teacher)
+    return StudentSetup(
+        splits, tokenize(splits.data, tokenizer, data_args.max_length), tokenizer, model, chosen
+    )
+
+
+def trainer_inputs(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, label_names: list[str]) -> dict:
+    """The Trainer arguments every run shares: data, dynamic padding, metrics."""
+    return {
+        "train_dataset": data["train"],
+        "eval_dataset": data["validation"],
+        "processing_class": tokenizer,
+        "data_collator": DataCollatorWithPadding(tokenizer),
+        "compute_metrics": make_compute_metrics(label_names),
+    }
 
 
 def train_and_evaluate(
@@ -30,15 +73,16 @@ def train_and_evaluate(
     eval_metrics = trainer.evaluate()
     prediction = trainer.predict(test_dataset, metric_key_prefix="test")
     assert prediction.label_ids is not None
-    logits = (
+    logits = np.asarray(
         prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
     )
-    num_labels = int(logits.shape[-1])
     return {
         **train_output.metrics,
         **eval_metrics,
         **(prediction.metrics or {}),
-        "test_confusion_matrix": confusion(prediction.label_ids, np.argmax(logits, -1), num_labels),
+        "test_confusion_matrix": confusion(
+            np.asarray(prediction.label_ids), np.argmax(logits, -1), logits.shape[-1]
+        ),
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "num_parameters": num_parameters,
         "trainable_parameters": trainable_parameters,

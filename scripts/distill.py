@@ -7,7 +7,6 @@ Every TrainingArguments flag works (--learning_rate, --num_train_epochs, --bf16,
 its tokenizer and results.json land at the root of --output_dir (default outputs/student-<layers>).
 """
 
-import dataclasses
 import sys
 from pathlib import Path
 
@@ -17,16 +16,13 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import logging
 
-from transformers import DataCollatorWithPadding, HfArgumentParser
+from transformers import HfArgumentParser
 
 from distill import cli
 from distill.args import DataArguments, DistillationArguments, RunArguments
-from distill.data import load_splits, tokenize
-from distill.layers import layers_name, num_layers, parse_layers
-from distill.metrics import make_compute_metrics
-from distill.models import load_teacher, load_tokenizer, model_label_names
+from distill.layers import layers_name
 from distill.results import write_results
-from distill.runner import run_record, train_and_evaluate
+from distill.runner import prepare_student_run, run_record, train_and_evaluate, trainer_inputs
 from distill.students import make_student
 from distill.trainer import DistillationTrainer
 
@@ -38,38 +34,29 @@ def main() -> None:
     kd_args, data_args, training_args = parser.parse_args_into_dataclasses()
     cli.setup_logging(training_args)
 
-    splits = load_splits(**data_args.split_options())
-    teacher = load_teacher(kd_args.teacher, splits.label_names)
-    splits = dataclasses.replace(splits, label_names=model_label_names(teacher))
-    layers = parse_layers(kd_args.layers, num_layers(teacher))
+    setup = prepare_student_run(kd_args.teacher, kd_args.layers, data_args)
     training_args.output_dir = training_args.output_dir or f"outputs/student-{layers_name(kd_args.layers)}"
-    tokenizer = load_tokenizer(kd_args.teacher)
-    data = tokenize(splits.data, tokenizer, data_args.max_length)
-    student = make_student(teacher, layers)
-    logger.info("Student: %d layers, copies of teacher layers %s", len(layers), layers)
+    student = make_student(setup.teacher, setup.layers)
+    logger.info("Student: %d layers, copies of teacher layers %s", len(setup.layers), setup.layers)
 
     trainer = DistillationTrainer(
         model=student,
-        teacher=teacher,
+        teacher=setup.teacher,
         alpha=kd_args.alpha,
         temperature=kd_args.temperature,
         cosine_weight=kd_args.cosine_weight,
         args=training_args,
-        train_dataset=data["train"],
-        eval_dataset=data["validation"],
-        processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=make_compute_metrics(splits.label_names),
+        **trainer_inputs(setup.data, setup.tokenizer, setup.splits.label_names),
     )
-    metrics = train_and_evaluate(trainer, data["test"], training_args.resume_from_checkpoint)
+    metrics = train_and_evaluate(trainer, setup.data["test"], training_args.resume_from_checkpoint)
     trainer.save_model()
     if trainer.is_world_process_zero():
         record = run_record(
             method="distill",
-            splits=splits,
+            splits=setup.splits,
             training_args=training_args,
             arguments=[kd_args, data_args],
-            layers=layers,
+            layers=setup.layers,
             teacher=kd_args.teacher,
             dataset=data_args.dataset,
         )

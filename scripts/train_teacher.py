@@ -15,15 +15,14 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import logging
 
-from transformers import DataCollatorWithPadding, HfArgumentParser, Trainer
+from transformers import HfArgumentParser, Trainer
 
 from distill import cli
 from distill.args import DataArguments, RunArguments, TeacherArguments
 from distill.data import load_splits, tokenize
-from distill.metrics import make_compute_metrics
 from distill.models import load_base_model, load_tokenizer
 from distill.results import write_results
-from distill.runner import run_record, train_and_evaluate
+from distill.runner import run_record, train_and_evaluate, trainer_inputs
 
 logger = logging.getLogger("distill.train_teacher")
 
@@ -39,15 +38,7 @@ def main() -> None:
     model = load_base_model(model_args.model_name_or_path, splits.label_names)
     data = tokenize(splits.data, tokenizer, data_args.max_length)
 
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=data["train"],
-        eval_dataset=data["validation"],
-        processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=make_compute_metrics(splits.label_names),
-    )
+    trainer = Trainer(model=model, args=training_args, **trainer_inputs(data, tokenizer, splits.label_names))
     metrics = train_and_evaluate(trainer, data["test"], training_args.resume_from_checkpoint)
     trainer.save_model()
     if trainer.is_world_process_zero():

@@ -1,0 +1,91 @@
+"""The whole experiment as a plan: which runs, in which order, with which flags.
+
+A plan is data; `scripts/experiment.py` executes it. Runs that already have a results.json are
+skipped, and a run interrupted after a checkpoint resumes from it, so re-running the same command
+after a crash continues where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers.trainer_utils import get_last_checkpoint
+
+from distill.args import DEFAULT_DATASET, DEFAULT_TEACHER_BASE
+from distill.layers import layers_name
+from distill.results import RESULTS_FILE
+
+
+@dataclass
+class ExperimentArguments:
+    model_name_or_path: str = field(
+        default=DEFAULT_TEACHER_BASE, metadata={"help": "Pretrained encoder fine-tuned into the teacher."}
+    )
+    dataset: str = field(default=DEFAULT_DATASET, metadata={"help": "Hub dataset id or local data file."})
+    output_root: str = field(
+        default="outputs", metadata={"help": "Every run goes in a folder under this one."}
+    )
+    seeds: list[int] = field(
+        default_factory=lambda: [1, 2, 3], metadata={"help": "Training seeds of each student."}
+    )
+    strategies: list[str] = field(
+        default_factory=lambda: ["top", "bottom", "odd", "even"],
+        metadata={"help": "Layer choices to distil."},
+    )
+    lora_layers: list[str] = field(
+        default_factory=lambda: ["even"],
+        metadata={"help": "Layer choices for LoRA students (`all`: 12 layers)."},
+    )
+    lora_kd: bool = field(default=False, metadata={"help": "Also train LoRA+KD students."})
+
+
+@dataclass
+class PlannedRun:
+    name: str
+    script: str  # file name under scripts/
+    output_dir: Path
+    args: list[str]
+
+    @property
+    def finished(self) -> bool:
+        return (self.output_dir / RESULTS_FILE).exists()
+
+    def command_args(self) -> list[str]:
+        """The run's flags, resuming from its last checkpoint if an earlier attempt left one."""
+        args = [*self.args, "--output_dir", str(self.output_dir)]
+        last = get_last_checkpoint(str(self.output_dir)) if self.output_dir.is_dir() else None
+        return [*args, "--resume_from_checkpoint", last] if last else args
+
+
+def plan(exp: ExperimentArguments, shared: Sequence[str]) -> list[PlannedRun]:
+    """Teacher, then each distilled student and LoRA student for every seed, all with `shared` flags."""
+    root = Path(exp.output_root)
+    teacher_dir = root / "teacher"
+    common = ["--dataset", exp.dataset, *shared]
+    runs = [
+        PlannedRun(
+            "teacher",
+            "train_teacher.py",
+            teacher_dir,
+            ["--model_name_or_path", exp.model_name_or_path, *common],
+        )
+    ]
+    students: list[tuple[str, str, str, list[str]]] = [
+        ("distill.py", f"student-{layers_name(s)}", s, []) for s in exp.strategies
+    ]
+    students += [("lora.py", f"lora-{layers_name(s)}", s, []) for s in exp.lora_layers]
+    if exp.lora_kd:
+        students += [("lora.py", f"lora-kd-{layers_name(s)}", s, ["--kd"]) for s in exp.lora_layers]
+    for seed in exp.seeds:
+        for script, name, layers, extra in students:
+            runs.append(
+                PlannedRun(
+                    f"{name} seed {seed}",
+                    script,
+                    root / name / f"seed-{seed}",
+                    ["--teacher", str(teacher_dir), "--layers", layers, "--seed", str(seed), *extra, *common],
+                )
+            )
+    return runs

@@ -1,0 +1,232 @@
+"""Turn saved runs into the comparison: tables (A7, A6, full), CSV/JSON, and plots.
+
+Runs are grouped by method (teacher, a layer choice, LoRA, LoRA+KD) and summarised over seeds as
+mean ± sample standard deviation with the number of runs beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from distill.errors import UserError
+from distill.layers import layers_name
+from distill.results import atomic_write, find_runs, read_results
+
+logger = logging.getLogger(__name__)
+
+DISTILL_NAMES = {"odd": "Odd Layer", "even": "Even Layer", "top": "Top-K", "bottom": "Bottom-K"}
+A6_ROWS = {"Top-K": "Top-K (1-6)", "Bottom-K": "Bottom-K (7-12)", "Odd Layer": "Odd", "Even Layer": "Even"}
+METRICS = ["train_loss", "eval_loss", "eval_accuracy", "eval_macro_f1", "test_accuracy", "test_macro_f1"]
+
+
+@dataclass
+class Report:
+    summary: pd.DataFrame  # one row per method
+    runs: list[dict[str, Any]]
+    markdown: str
+
+
+def load_runs(root: str | Path) -> list[dict[str, Any]]:
+    """Every finished run under `root`, with `run_dir` and `method_name` added; all on one test split."""
+    dirs = find_runs(root)
+    if not dirs:
+        raise UserError(
+            f"No finished runs under {root} (folders with a results.json). Train some first, "
+            "e.g. scripts/train_teacher.py and scripts/distill.py, or point --runs elsewhere."
+        )
+    runs = [{**read_results(d), "run_dir": str(d)} for d in dirs]
+    for run in runs:
+        run["method_name"] = method_name(run)
+    check_same_test_split(runs)
+    return runs
+
+
+def method_name(run: dict[str, Any]) -> str:
+    """A readable name for the way a run was made: Teacher, Odd Layer, Top-K, LoRA (even), ..."""
+    method = run.get("method", "distill")
+    if method == "teacher":
+        return "Teacher"
+    if method == "baseline":
+        return str(run.get("name", "Baseline"))
+    spec = layers_name(
+        str(run.get("arguments", {}).get("layers") or ",".join(map(str, run.get("layers") or [])))
+    )
+    if method == "distill":
+        return DISTILL_NAMES.get(spec, f"Layers {spec.replace('-', ',')}")
+    return f"{'LoRA+KD' if method == 'lora+kd' else 'LoRA'} ({spec.replace('-', ',')})"
+
+
+def check_same_test_split(runs: list[dict[str, Any]]) -> None:
+    """Refuse to compare runs evaluated on different test sets."""
+    teacher = next((r for r in runs if r.get("method") == "teacher"), runs[0])
+    reference = teacher.get("test_split_hash")
+    different = [r["run_dir"] for r in runs if r.get("test_split_hash") != reference]
+    if different:
+        raise UserError(
+            f"These runs were tested on a different test split than {teacher['run_dir']} "
+            f"(hash {reference}), so they cannot be compared: {', '.join(different)}. "
+            "Re-run them with the same --dataset, --split_seed, --test_size and --max_test_samples."
+        )
+
+
+def summarize(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per method: mean and std of each metric over seeds, n, sizes."""
+    rows = []
+    for run in runs:
+        row = {"method": run["method_name"], "seed": run.get("seed"), "run_dir": run["run_dir"]}
+        row.update({m: run.get(m) for m in METRICS})
+        row.update({k: v for k, v in run.items() if k.startswith("test_f1_")})
+        row["num_parameters"] = run.get("num_parameters")
+        row["trainable_parameters"] = run.get("trainable_parameters")
+        row["size_mb"] = _size_mb(Path(run["run_dir"]))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    numeric = [c for c in frame.columns if c not in ("method", "seed", "run_dir")]
+    frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce")
+    grouped = frame.groupby("method", sort=False)
+    summary = grouped[numeric].mean().add_suffix("_mean")
+    summary = summary.join(grouped[numeric].std(ddof=1).add_suffix("_std"))
+    summary["n"] = grouped.size()
+    summary["seeds"] = grouped["seed"].apply(lambda s: sorted(s.dropna().astype(int).tolist()))
+    order = sorted(summary.index, key=_method_order)
+    return summary.loc[order]
+
+
+def a7_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Model Type | Training Loss | Test Set Performance, for Odd, Even, LoRA and the Teacher."""
+    names = [m for m in summary.index if m in ("Odd Layer", "Even Layer") or m.startswith("LoRA")] + [
+        m for m in summary.index if m == "Teacher"
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "Model Type": name,
+                "Training Loss": _pm(summary, name, "train_loss"),
+                "Test Set Performance": f"accuracy {_pm(summary, name, 'test_accuracy')}, "
+                f"macro-F1 {_pm(summary, name, 'test_macro_f1')} (n={int(summary.loc[name, 'n'])})",
+            }
+            for name in names
+        ]
+    )
+
+
+def a6_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Student Layer | Training Loss | Validation Loss | Validation Accuracy, for Top-K, Bottom-K, Odd, Even."""
+    return pd.DataFrame(
+        [
+            {
+                "Student Layer": label,
+                "Training Loss": _pm(summary, name, "train_loss"),
+                "Validation Loss": _pm(summary, name, "eval_loss"),
+                "Validation Accuracy": _pm(summary, name, "eval_accuracy"),
+                "n": int(summary.loc[name, "n"]),
+            }
+            for name, label in A6_ROWS.items()
+            if name in summary.index
+        ]
+    )
+
+
+def full_table(summary: pd.DataFrame) -> pd.DataFrame:
+    class_columns = [
+        c.removesuffix("_mean") for c in summary.columns if c.startswith("test_f1_") and c.endswith("_mean")
+    ]
+    rows = []
+    for name in summary.index:
+        row = {
+            "Method": name,
+            "Parameters": f"{summary.loc[name, 'num_parameters_mean']:,.0f}",
+            "Trainable": f"{summary.loc[name, 'trainable_parameters_mean']:,.0f}",
+            "Size (MB)": f"{summary.loc[name, 'size_mb_mean']:.1f}",
+            "Test accuracy": _pm(summary, name, "test_accuracy"),
+            "Test macro-F1": _pm(summary, name, "test_macro_f1"),
+        }
+        row.update({f"F1 {c.removeprefix('test_f1_')}": _pm(summary, name, c) for c in class_columns})
+        row["n"] = int(summary.loc[name, "n"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def build_report(root: str | Path) -> Report:
+    runs = load_runs(root)
+    summary = summarize(runs)
+    parts = [
+        "# Results",
+        f"{len(runs)} runs under `{root}`, all on test split `{runs[0].get('test_split_hash')}`. "
+        "Figures are mean ± sample standard deviation over n runs (seeds). Training loss is each "
+        "method's own objective (distillation: α·KL·T² + (1−α)·CE; LoRA and teacher: CE); validation "
+        "loss is cross-entropy for every method.",
+        "## A7: distillation vs LoRA",
+        markdown_table(a7_table(summary)),
+        "## A6: which teacher layers to start from",
+        markdown_table(a6_table(summary)),
+        "## All methods",
+        markdown_table(full_table(summary)),
+    ]
+    return Report(summary, runs, "\n\n".join(parts) + "\n")
+
+
+def write_report(report: Report, output_dir: str | Path) -> list[Path]:
+    """results.md, results.csv, results.json and the PNG plots, each written atomically."""
+    out = Path(output_dir)
+    table = report.summary.reset_index()
+    written = [
+        atomic_write(out / "results.md", report.markdown),
+        atomic_write(out / "results.csv", table.to_csv(index=False)),
+        atomic_write(out / "results.json", json.dumps(json.loads(table.to_json(orient="records")), indent=2)),
+    ]
+    from distill import plots  # matplotlib only when plotting
+
+    written += [
+        plots.loss_curves(report.runs, out / "loss_curves.png"),
+        plots.confusion_matrices(report.runs, out / "confusion_matrices.png"),
+        plots.macro_f1_bars(report.summary, out / "macro_f1.png"),
+    ]
+    return written
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub markdown table of a small DataFrame."""
+    if frame.empty:
+        return "_no runs of these methods_"
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _pm(summary: pd.DataFrame, name: str, metric: str) -> str:
+    mean, std = summary.loc[name, f"{metric}_mean"], summary.loc[name, f"{metric}_std"]
+    if pd.isna(mean):
+        return "-"
+    return f"{mean:.4f}" if pd.isna(std) else f"{mean:.4f} ± {std:.4f}"
+
+
+def _size_mb(run_dir: Path) -> float:
+    return sum(p.stat().st_size for p in run_dir.glob("*.safetensors")) / 2**20
+
+
+def _method_order(name: str) -> tuple[int, str]:
+    rank = ["Teacher", "Top-K", "Bottom-K", "Odd Layer", "Even Layer"]
+    if name in rank:
+        return rank.index(name), name
+    return (
+        len(rank) + (1 if name.startswith("LoRA") else 0) + (2 if re.match(r"^[A-Z].*\+", name) else 0)
+    ), name
+
+
+def confusion_sum(runs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Test confusion matrices summed over each method's runs."""
+    out: dict[str, np.ndarray] = {}
+    for run in runs:
+        if run.get("test_confusion_matrix") is not None:
+            matrix = np.asarray(run["test_confusion_matrix"])
+            out[run["method_name"]] = out.get(run["method_name"], 0) + matrix
+    return {name: out[name] for name in sorted(out, key=_method_order)}

@@ -1,0 +1,41 @@
+"""Compare saved runs: the A7 and A6 tables, a full table, CSV/JSON and plots.
+
+    python scripts/compare.py --runs outputs --output_dir outputs/report
+
+Every folder under --runs with a results.json is a run; runs are grouped by method and summarised
+over seeds (mean ± std, n). Runs tested on a different test split than the teacher's are refused.
+"""
+
+import sys
+from pathlib import Path
+
+# `python scripts/x.py` puts scripts/ first on the import path, where scripts/distill.py would
+# shadow the distill library; drop that folder so `import distill` finds the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser
+
+from distill import cli
+from distill.report import build_report, write_report
+
+
+@dataclass
+class CompareArguments:
+    runs: str = field(default="outputs", metadata={"help": "Folder searched for runs (their results.json)."})
+    output_dir: str = field(default="outputs/report", metadata={"help": "Where the report goes."})
+
+
+def main() -> None:
+    (args,) = HfArgumentParser(CompareArguments).parse_args_into_dataclasses()
+    cli.setup_logging()
+    report = build_report(args.runs)
+    for path in write_report(report, args.output_dir):
+        print(f"wrote {path}")
+    print()
+    print(report.markdown)
+
+
+if __name__ == "__main__":
+    cli.run(main)

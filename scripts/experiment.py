@@ -1,0 +1,60 @@
+"""Run the whole comparison with one command: teacher, top/bottom/odd/even students, LoRA, report.
+
+    python scripts/experiment.py --seeds 1 2 3 --num_train_epochs 3
+
+Flags this script does not know (--max_length, --num_train_epochs, --learning_rate,
+--max_train_samples, ...) are passed to every run, so all methods get the same budget. Finished runs
+are skipped and an interrupted run resumes from its last checkpoint: after a crash, run the same
+command again.
+"""
+
+import sys
+from pathlib import Path
+
+# `python scripts/x.py` puts scripts/ first on the import path, where scripts/distill.py would
+# shadow the distill library; drop that folder so `import distill` finds the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import subprocess
+import time
+
+from transformers import HfArgumentParser
+
+from distill import cli
+from distill.errors import UserError
+from distill.experiment import ExperimentArguments, plan
+from distill.report import build_report, write_report
+from distill.results import read_results
+
+SCRIPTS = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    exp, shared = HfArgumentParser(ExperimentArguments).parse_args_into_dataclasses(
+        return_remaining_strings=True
+    )
+    cli.setup_logging()
+    runs = plan(exp, shared)
+    for i, run in enumerate(runs, 1):
+        prefix = f"[{i}/{len(runs)}] {run.name}"
+        if run.finished:
+            print(f"{prefix}: done already ({run.output_dir}), skipped", flush=True)
+            continue
+        print(f"{prefix}: training -> {run.output_dir}", flush=True)
+        start = time.monotonic()
+        done = subprocess.run([sys.executable, str(SCRIPTS / run.script), *run.command_args()])
+        if done.returncode != 0:
+            raise UserError(f"{run.name} failed (exit status {done.returncode}); see its output above.")
+        result = read_results(run.output_dir)
+        print(
+            f"{prefix}: test accuracy {result['test_accuracy']:.4f}, macro-F1 {result['test_macro_f1']:.4f} "
+            f"({(time.monotonic() - start) / 60:.1f} min)",
+            flush=True,
+        )
+    report_dir = Path(exp.output_root) / "report"
+    write_report(build_report(exp.output_root), report_dir)
+    print(f"Report: {report_dir / 'results.md'}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

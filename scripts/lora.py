@@ -1,0 +1,101 @@
+"""LoRA-tune a student built from chosen teacher layers: the alternative to distillation.
+
+    python scripts/lora.py --teacher outputs/teacher --layers even --lora_r 8
+
+The student starts exactly where a distilled student does (the same teacher layers, the same
+code); only its LoRA adapters and classification head train, with the stock Trainer on hard labels,
+or with the DistillationTrainer under --kd. The merged model is saved at the root of --output_dir
+(default outputs/lora-<layers>) so it loads like any other run; the adapter alone goes to adapter/.
+"""
+
+import sys
+from pathlib import Path
+
+# `python scripts/x.py` puts scripts/ first on the import path, where scripts/distill.py would
+# shadow the distill library; drop that folder so `import distill` finds the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import logging
+import os
+
+from transformers import HfArgumentParser, Trainer
+
+from distill import cli
+from distill.args import DataArguments, LoraArguments, RunArguments
+from distill.layers import layers_name
+from distill.lora import add_lora, merge
+from distill.models import count_parameters
+from distill.results import write_results
+from distill.runner import prepare_student_run, run_record, train_and_evaluate, trainer_inputs
+from distill.students import make_student
+from distill.trainer import DistillationTrainer
+
+logger = logging.getLogger("distill.lora")
+
+
+def main() -> None:
+    parser = HfArgumentParser((LoraArguments, DataArguments, RunArguments))
+    lora_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    cli.setup_logging(training_args)
+
+    setup = prepare_student_run(lora_args.teacher, lora_args.layers, data_args)
+    method = "lora+kd" if lora_args.kd else "lora"
+    name = layers_name(lora_args.layers)
+    training_args.output_dir = training_args.output_dir or f"outputs/{method.replace('+', '-')}-{name}"
+    model = add_lora(
+        make_student(setup.teacher, setup.layers),
+        r=lora_args.lora_r,
+        alpha=lora_args.lora_alpha,
+        dropout=lora_args.lora_dropout,
+        target_modules=lora_args.lora_target_modules,
+    )
+    logger.info(
+        "LoRA student on teacher layers %s; adapters on %s",
+        setup.layers,
+        sorted(model.peft_config["default"].target_modules),
+    )
+
+    inputs = trainer_inputs(setup.data, setup.tokenizer, setup.splits.label_names)
+    if lora_args.kd:
+        trainer: Trainer = DistillationTrainer(
+            model=model,
+            teacher=setup.teacher,
+            alpha=lora_args.alpha,
+            temperature=lora_args.temperature,
+            args=training_args,
+            **inputs,
+        )
+    else:
+        trainer = Trainer(model=model, args=training_args, **inputs)
+    metrics = train_and_evaluate(trainer, setup.data["test"], training_args.resume_from_checkpoint)
+
+    if trainer.is_world_process_zero():
+        out = training_args.output_dir
+        model.save_pretrained(os.path.join(out, "adapter"))  # before merging, which consumes the adapters
+        merged = merge(model)
+        merged.save_pretrained(out)
+        setup.tokenizer.save_pretrained(out)
+        record = run_record(
+            method=method,
+            splits=setup.splits,
+            training_args=training_args,
+            arguments=[lora_args, data_args],
+            layers=setup.layers,
+            teacher=lora_args.teacher,
+            dataset=data_args.dataset,
+        )
+        # LoRA trains adapters + head; what a user deploys is the merged model.
+        metrics["num_parameters"] = count_parameters(merged)[0]
+        path = write_results(out, {**record, **metrics})
+        logger.info(
+            "%s %s: test accuracy %.4f, test macro-F1 %.4f; saved to %s",
+            method,
+            lora_args.layers,
+            metrics["test_accuracy"],
+            metrics["test_macro_f1"],
+            path.parent,
+        )
+
+
+if __name__ == "__main__":
+    cli.run(main)

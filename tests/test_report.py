@@ -1,0 +1,114 @@
+import json
+import re
+
+import pytest
+from PIL import Image
+
+from distill.errors import UserError
+from distill.report import build_report, load_runs, write_report
+from distill.results import write_results
+
+LABELS = ["hate_speech", "offensive_language", "neither"]
+
+
+def fake_run(root, name, method, layers_spec, seed, macro_f1, *, split="abc", layers=None):
+    write_results(
+        root / name,
+        {
+            "method": method,
+            "layers": layers,
+            "seed": seed,
+            "test_split_hash": split,
+            "label_names": LABELS,
+            "arguments": {"layers": layers_spec},
+            "train_loss": 0.5 + seed / 10,
+            "eval_loss": 0.4,
+            "eval_accuracy": 0.8,
+            "eval_macro_f1": 0.6,
+            "test_accuracy": 0.9,
+            "test_macro_f1": macro_f1,
+            "test_f1_hate_speech": macro_f1 / 2,
+            "num_parameters": 1000,
+            "trainable_parameters": 1000 if method != "lora" else 30,
+            "test_confusion_matrix": [[1, 1, 0], [0, 5, 1], [0, 1, 3]],
+            "log_history": [{"loss": 1.0, "step": 10}, {"loss": 0.5, "step": 20}],
+        },
+    )
+
+
+@pytest.fixture
+def runs(tmp_path):
+    root = tmp_path / "outputs"
+    fake_run(root, "teacher", "teacher", None, 42, 0.80)
+    for seed, f1 in [(1, 0.60), (2, 0.70), (3, 0.65)]:
+        fake_run(root, f"student-odd/seed-{seed}", "distill", "odd", seed, f1, layers=[1, 3, 5, 7, 9, 11])
+        fake_run(root, f"student-even/seed-{seed}", "distill", "even", seed, f1 + 0.05)
+        fake_run(root, f"student-top/seed-{seed}", "distill", "top", seed, f1)
+        fake_run(root, f"student-bottom/seed-{seed}", "distill", "bottom", seed, f1)
+        fake_run(root, f"lora-even/seed-{seed}", "lora", "even", seed, f1 - 0.1)
+    fake_run(root, "custom", "distill", "2,5,11", 1, 0.5)
+    return root
+
+
+def test_summary_means_stds_and_rows(runs):
+    report = build_report(runs)
+    s = report.summary
+    assert s.loc["Odd Layer", "test_macro_f1_mean"] == pytest.approx(0.65)
+    assert s.loc["Odd Layer", "test_macro_f1_std"] == pytest.approx(0.05)  # sample std of .60 .70 .65
+    assert s.loc["Even Layer", "test_macro_f1_mean"] == pytest.approx(0.70)
+    assert s.loc["Odd Layer", "n"] == 3 and s.loc["Teacher", "n"] == 1
+    assert s.loc["Odd Layer", "seeds"] == [1, 2, 3]
+    assert list(s.index) == [
+        "Teacher",
+        "Top-K",
+        "Bottom-K",
+        "Odd Layer",
+        "Even Layer",
+        "Layers 2,5,11",
+        "LoRA (even)",
+    ]
+    md = report.markdown
+    a7 = md.split("## A7")[1].split("## A6")[0]
+    assert re.search(
+        r"\| Odd Layer \| 0\.7000 ± 0\.1000 \| accuracy 0\.9000 ± 0\.0000, macro-F1 0\.6500 ± 0\.0500 \(n=3\) \|",
+        a7,
+    )
+    assert "| LoRA (even) |" in a7 and "| Teacher |" in a7
+    a6 = md.split("## A6")[1].split("## All")[0]
+    table_rows = [line for line in a6.splitlines() if line.startswith("|")][2:]
+    assert [row.split("|")[1].strip() for row in table_rows] == [
+        "Top-K (1-6)",
+        "Bottom-K (7-12)",
+        "Odd",
+        "Even",
+    ]
+
+
+def test_report_files_and_readable_plots(runs, tmp_path):
+    written = write_report(build_report(runs), tmp_path / "report")
+    names = {p.name for p in written}
+    assert {
+        "results.md",
+        "results.csv",
+        "results.json",
+        "loss_curves.png",
+        "confusion_matrices.png",
+        "macro_f1.png",
+    } <= names
+    for path in written:
+        if path.suffix == ".png":
+            with Image.open(path) as image:
+                assert image.size[0] > 300 and image.size[1] > 200
+    rows = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert {r["method"] for r in rows} >= {"Teacher", "Odd Layer", "LoRA (even)"}
+
+
+def test_no_runs_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="No finished runs"):
+        load_runs(tmp_path)
+
+
+def test_runs_on_another_test_split_are_refused(runs):
+    fake_run(runs, "stray", "distill", "odd", 9, 0.9, split="zzz")
+    with pytest.raises(UserError, match=r"different test split.*stray"):
+        load_runs(runs)
