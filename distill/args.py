@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 
 import torch
@@ -160,6 +161,11 @@ class RunArguments(TrainingArguments):
             raise UserError(
                 f"--label_names {' '.join(self.label_names)}: this is the Trainer's flag for the label keys "
                 "of a batch, which are always `labels` here. To name the classes, use --class_names."
+            )
+        if self.push_to_hub and not re.match(r"^[\w.-]+/[\w.-]+$", self.hub_model_id or ""):
+            # Checked now, not after hours of training.
+            raise UserError(
+                "--push_to_hub needs --hub_model_id NAMESPACE/NAME, such as your-name/toxic-even-student."
             )
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available():
             # Accelerate runs CPU processes data-parallel only with use_cpu; without it each of

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from distill.data import Splits, load_splits, tokenize
 from distill.layers import num_layers, parse_layers
 from distill.metrics import confusion, make_compute_metrics
 from distill.models import count_parameters, load_teacher, load_tokenizer, model_label_names
+from distill.results import write_results
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,20 @@ def train_and_evaluate(
     }
 
 
+def save_run(output_dir: str, results: dict, training_args: TrainingArguments) -> Path:
+    """Write results.json; with --push_to_hub, also publish the run with this project's model card."""
+    path = write_results(output_dir, results)
+    if training_args.push_to_hub:
+        from distill.hub import publish
+
+        repo_id = training_args.hub_model_id or ""
+        publish(
+            output_dir, repo_id, token=training_args.hub_token, private=bool(training_args.hub_private_repo)
+        )
+        logger.info("Published %s to https://huggingface.co/%s", output_dir, repo_id)
+    return path
+
+
 def run_record(
     *,
     method: str,
@@ -105,6 +121,8 @@ def run_record(
         "method": method,
         "layers": layers,
         "teacher": teacher,
+        # Known only now: whether the teacher was a local folder or a Hub model (for base_model in cards).
+        "teacher_on_hub": teacher is not None and not Path(teacher).exists(),
         "dataset": dataset,
         "seed": training_args.seed,
         "world_size": training_args.world_size,

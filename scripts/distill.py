@@ -21,8 +21,7 @@ from transformers import HfArgumentParser
 from distill import cli
 from distill.args import DataArguments, DistillationArguments, RunArguments
 from distill.layers import layers_name
-from distill.results import write_results
-from distill.runner import prepare_student_run, run_record, train_and_evaluate, trainer_inputs
+from distill.runner import prepare_student_run, run_record, save_run, train_and_evaluate, trainer_inputs
 from distill.students import make_student
 from distill.trainer import DistillationTrainer
 
@@ -60,7 +59,7 @@ def main() -> None:
             teacher=kd_args.teacher,
             dataset=data_args.dataset,
         )
-        path = write_results(training_args.output_dir, {**record, **metrics})
+        path = save_run(training_args.output_dir, {**record, **metrics}, training_args)
         logger.info(
             "Student %s: test accuracy %.4f, test macro-F1 %.4f; saved to %s",
             kd_args.layers,

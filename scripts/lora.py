@@ -25,8 +25,7 @@ from distill.args import DataArguments, LoraArguments, RunArguments
 from distill.layers import layers_name
 from distill.lora import add_lora, merge
 from distill.models import count_parameters
-from distill.results import write_results
-from distill.runner import prepare_student_run, run_record, train_and_evaluate, trainer_inputs
+from distill.runner import prepare_student_run, run_record, save_run, train_and_evaluate, trainer_inputs
 from distill.students import make_student
 from distill.trainer import DistillationTrainer
 
@@ -86,7 +85,7 @@ def main() -> None:
         )
         # LoRA trains adapters + head; what a user deploys is the merged model.
         metrics["num_parameters"] = count_parameters(merged)[0]
-        path = write_results(out, {**record, **metrics})
+        path = save_run(out, {**record, **metrics}, training_args)
         logger.info(
             "%s %s: test accuracy %.4f, test macro-F1 %.4f; saved to %s",
             method,

@@ -21,8 +21,7 @@ from distill import cli
 from distill.args import DataArguments, RunArguments, TeacherArguments
 from distill.data import load_splits, tokenize
 from distill.models import load_base_model, load_tokenizer
-from distill.results import write_results
-from distill.runner import run_record, train_and_evaluate, trainer_inputs
+from distill.runner import run_record, save_run, train_and_evaluate, trainer_inputs
 
 logger = logging.getLogger("distill.train_teacher")
 
@@ -51,7 +50,7 @@ def main() -> None:
             teacher=None,
             dataset=data_args.dataset,
         )
-        path = write_results(training_args.output_dir, {**record, **metrics})
+        path = save_run(training_args.output_dir, {**record, **metrics}, training_args)
         logger.info(
             "Teacher: test accuracy %.4f, test macro-F1 %.4f; saved to %s",
             metrics["test_accuracy"],
