@@ -1,0 +1,1 @@
+"""The web app: a Dash UI and a JSON API that classify comments with the project's trained runs."""

@@ -1,0 +1,95 @@
+"""The app's settings, read from environment variables that the command-line flags set.
+
+Dash imports the pages, and gunicorn imports `app.app:server`, before any flag could be parsed, so the
+environment is the one channel that works for `python app/app.py --model ...` and for gunicorn alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_MODELS = "TOXIC_MODELS"  # comma-separated model folders or Hub ids; empty: every finished run
+ENV_RUNS = "TOXIC_RUNS"  # folder searched for finished runs (default: outputs)
+ENV_NON_TOXIC_LABEL = "TOXIC_NON_TOXIC_LABEL"  # the class that is not toxic (default: guessed)
+ENV_REPORT = "TOXIC_REPORT"  # folder of scripts/compare.py's report (default: <runs>/report)
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    models: tuple[str, ...] = ()
+    runs: Path = Path("outputs")
+    non_toxic_label: str | None = None
+    report: Path | None = None
+
+    @property
+    def report_dir(self) -> Path:
+        return self.report if self.report is not None else self.runs / "report"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> AppConfig:
+        models = tuple(m.strip() for m in environ.get(ENV_MODELS, "").split(",") if m.strip())
+        report = environ.get(ENV_REPORT, "").strip()
+        return cls(
+            models=models,
+            runs=Path(environ.get(ENV_RUNS, "").strip() or "outputs"),
+            non_toxic_label=environ.get(ENV_NON_TOXIC_LABEL, "").strip() or None,
+            report=Path(report) if report else None,
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that `from_env` turns back into this configuration."""
+        return {
+            ENV_MODELS: ",".join(self.models),
+            ENV_RUNS: str(self.runs),
+            ENV_NON_TOXIC_LABEL: self.non_toxic_label or "",
+            ENV_REPORT: str(self.report) if self.report is not None else "",
+        }
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    config: AppConfig
+    host: str
+    port: int
+
+
+def parse_args(argv: Sequence[str] | None = None) -> ServerOptions:
+    """Parse `python app/app.py` flags; unset flags fall back to the environment."""
+    env = AppConfig.from_env()
+    parser = argparse.ArgumentParser(
+        prog="python app/app.py",
+        description="Serve the toxic-comment classifier UI and JSON API.",
+        epilog=f"Each flag sets an environment variable ({ENV_MODELS}, {ENV_RUNS}, {ENV_NON_TOXIC_LABEL}, "
+        f"{ENV_REPORT}), which is how gunicorn, importing app.app:server, is configured.",
+    )
+    parser.add_argument(
+        "--model",
+        dest="models",
+        nargs="+",
+        action="extend",
+        metavar="DIR_OR_HUB_ID",
+        help="model folder(s) or Hub id(s) to serve; default: every finished run under --runs",
+    )
+    parser.add_argument("--runs", type=Path, default=env.runs, help="folder of runs (default: %(default)s)")
+    parser.add_argument(
+        "--non_toxic_label",
+        default=env.non_toxic_label,
+        help="the class that is not toxic (default: the first of neither, non-toxic, normal, ... found)",
+    )
+    parser.add_argument(
+        "--report", type=Path, default=env.report, help="compare report folder (default: RUNS/report)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8050, help="port (default: %(default)s)")
+    args = parser.parse_args(argv)
+    config = AppConfig(
+        models=tuple(args.models) if args.models else env.models,
+        runs=args.runs,
+        non_toxic_label=args.non_toxic_label,
+        report=args.report,
+    )
+    return ServerOptions(config=config, host=args.host, port=args.port)

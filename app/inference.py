@@ -1,0 +1,219 @@
+"""The one place where text becomes class probabilities: load a classifier, tokenize, forward, softmax."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypedDict
+
+import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from distill.errors import UserError
+from distill.models import model_label_names
+
+logger = logging.getLogger(__name__)
+
+# Class names that mean "not toxic", compared lower-cased with '-' and ' ' read as '_'.
+NON_TOXIC_NAMES = (
+    "neither",
+    "non_toxic",
+    "nontoxic",
+    "not_toxic",
+    "normal",
+    "not_hate",
+    "clean",
+    "none",
+    "ok",
+)
+
+# Embeddings that number positions from padding_idx + 1, so the first pad_token_id + 1 rows of the
+# position table are never used for real tokens: RoBERTa-style models with 514 positions take 512 tokens.
+_PADDING_OFFSET_POSITIONS = {
+    "roberta",
+    "roberta-prelayernorm",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "camembert",
+    "mpnet",
+    "longformer",
+    "data2vec-text",
+    "ibert",
+}
+_FALLBACK_MAX_LENGTH = 512  # when neither the tokenizer nor the config states a limit
+
+
+class Prediction(TypedDict):
+    label: str
+    toxic: bool
+    scores: dict[str, float]
+    truncated: bool
+    latency_ms: float
+
+
+def text_problem(text: object) -> str | None:
+    """Why `text` cannot be classified, or None if it can."""
+    if not isinstance(text, str):
+        return f"text must be a string, not {type(text).__name__}"
+    if not text.strip():
+        return "text is empty"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. "\ud800" in JSON: the tokenizer would choke on them
+        return "text is not valid Unicode"
+    return None
+
+
+def find_non_toxic_label(labels: Sequence[str], override: str | None = None) -> str:
+    """The class that counts as not toxic: `override`, or the first known non-toxic name among `labels`."""
+    if override is not None:
+        if override not in labels:
+            raise UserError(
+                f"--non_toxic_label {override!r} is not a class of this model; its classes are "
+                f"{', '.join(labels)}."
+            )
+        return override
+    normalised = {label.strip().lower().replace("-", "_").replace(" ", "_"): label for label in labels}
+    for name in NON_TOXIC_NAMES:
+        if name in normalised:
+            return normalised[name]
+    raise UserError(
+        f"Cannot tell which class means 'not toxic' among {', '.join(labels)}: "
+        "name it with --non_toxic_label (or TOXIC_NON_TOXIC_LABEL)."
+    )
+
+
+def max_input_length(tokenizer: PreTrainedTokenizerBase, config: object) -> int:
+    """Tokens the model can take: the tokenizer's limit, capped by the position table the model has."""
+    limits = []
+    if tokenizer.model_max_length and tokenizer.model_max_length < 1_000_000:  # unset reads as 1e30
+        limits.append(int(tokenizer.model_max_length))
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions:
+        offset = 0
+        if getattr(config, "model_type", None) in _PADDING_OFFSET_POSITIONS:
+            offset = (getattr(config, "pad_token_id", None) or 0) + 1
+        limits.append(int(positions) - offset)
+    return min(limits) if limits else _FALLBACK_MAX_LENGTH
+
+
+class Classifier:
+    """A sequence classifier in eval mode, safe to call from many threads at once.
+
+    Calls are serialised by a lock: a fast tokenizer's truncation and padding settings live in shared
+    Rust state that concurrent calls would change under each other ("Already borrowed"), and on a CPU
+    one forward pass already uses every core, so running two at once would not be faster.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        non_toxic_label: str | None = None,
+        source: str | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        self.name = name
+        self.source = source or name
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.labels = model_label_names(model)
+        try:
+            self.non_toxic_label = find_non_toxic_label(self.labels, non_toxic_label)
+        except UserError as err:
+            raise UserError(f"{self.source}: {err}") from err
+        self.max_length = max_input_length(tokenizer, model.config)
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, name: str, name_or_path: str, non_toxic_label: str | None = None) -> Classifier:
+        """Load a model folder (safetensors only) or Hub id; never runs code shipped with the model."""
+        path = Path(name_or_path).expanduser()
+        local = path.is_dir()
+        if not local and path.exists():
+            raise UserError(f"{name_or_path} is a file; pass the model's folder.")
+        if not local and _looks_like_path(name_or_path):
+            raise UserError(f"There is no folder {name_or_path}.")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                name_or_path,
+                use_safetensors=True if local else None,  # pickled weights can run code when loaded
+                trust_remote_code=False,
+                output_loading_info=True,
+            )
+        except (OSError, ValueError) as err:
+            where = "" if local else " (not a local folder, and not fetched from the Hugging Face Hub)"
+            raise UserError(f"Cannot load model {name_or_path}{where}: {_first_line(err)}") from err
+        if info["missing_keys"]:
+            missing = ", ".join(sorted(info["missing_keys"])[:4])
+            raise UserError(
+                f"{name_or_path} has no trained classification head (missing weights: {missing}); "
+                "serve a fine-tuned run instead."
+            )
+        return cls(name, model, tokenizer, non_toxic_label, source=name_or_path)
+
+    def classify(self, texts: Sequence[str]) -> list[Prediction]:
+        """Class probabilities and the toxic verdict for each text, in batches of `batch_size`."""
+        predictions: list[Prediction] = []
+        for start in range(0, len(texts), self.batch_size):
+            predictions.extend(self._classify_batch(list(texts[start : start + self.batch_size])))
+        return predictions
+
+    def _classify_batch(self, texts: list[str]) -> list[Prediction]:
+        with self._lock:
+            started = time.perf_counter()
+            batch = self.tokenizer(
+                texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
+            ).to(self.model.device)
+            with torch.inference_mode():
+                logits = self.model(**batch).logits
+            probabilities = logits.float().softmax(dim=-1).tolist()
+            lengths = batch["attention_mask"].sum(dim=1).tolist()
+            truncated = [
+                length >= self.max_length and self._too_long(text)
+                for text, length in zip(texts, lengths, strict=True)
+            ]
+            latency_ms = (time.perf_counter() - started) * 1000
+        predictions: list[Prediction] = []
+        for probs, cut in zip(probabilities, truncated, strict=True):
+            label = self.labels[max(range(len(probs)), key=probs.__getitem__)]
+            predictions.append(
+                {
+                    "label": label,
+                    "toxic": label != self.non_toxic_label,
+                    "scores": dict(zip(self.labels, probs, strict=True)),
+                    "truncated": cut,
+                    "latency_ms": round(latency_ms, 2),
+                }
+            )
+        return predictions
+
+    def _too_long(self, text: str) -> bool:
+        # Only texts that filled max_length get here; count their tokens without truncating.
+        return len(self.tokenizer(text, truncation=False, verbose=False)["input_ids"]) > self.max_length
+
+
+def _looks_like_path(name: str) -> bool:
+    # Hub ids are "name" or "owner/name"; anything else, or a path under an existing folder, is local.
+    path = Path(name).expanduser()
+    return (
+        path.is_absolute()
+        or name.startswith((".", "~"))
+        or name.count("/") > 1
+        or (len(path.parts) > 1 and path.parent.is_dir())
+    )
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
