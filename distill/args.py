@@ -155,6 +155,13 @@ class RunArguments(TrainingArguments):
     logging_steps: float = field(
         default=10, metadata={"help": "Log the training loss every this many steps."}
     )
+    class_weights: str = field(
+        default="none",
+        metadata={
+            "help": "Per-class weights of the training cross-entropy: none, balanced (from the training "
+            "split's label counts), or one positive number per class, e.g. 4,1,1."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.label_names not in (None, ["labels"]):

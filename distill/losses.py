@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
+
+from distill.errors import UserError
 
 
 def soft_target_loss(
@@ -32,10 +36,11 @@ def distillation_loss(
     *,
     alpha: float,
     temperature: float,
+    class_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """alpha · KL·T² + (1 - alpha) · CE, and both terms for logging."""
+    """alpha · KL·T² + (1 - alpha) · CE (class-weighted if given), and both terms for logging."""
     kl = soft_target_loss(student_logits.float(), teacher_logits.float(), temperature)
-    ce = F.cross_entropy(student_logits.float(), labels)
+    ce = F.cross_entropy(student_logits.float(), labels, weight=class_weights)
     return alpha * kl + (1 - alpha) * ce, {"kl": kl.detach(), "ce": ce.detach()}
 
 
@@ -46,3 +51,26 @@ def hidden_cosine_loss(
     cosine = F.cosine_similarity(student_hidden.float(), teacher_hidden.float(), dim=-1)
     mask = attention_mask.to(cosine.dtype)
     return ((1 - cosine) * mask).sum() / mask.sum().clamp(min=1)
+
+
+def class_weights(labels: Sequence[int], num_classes: int, spec: str) -> list[float] | None:
+    """Per-class CE weights from the training labels: `none`, `balanced` (n / (K · n_k), as
+    scikit-learn computes them), or an explicit comma list such as `4,1,1`."""
+    spec = spec.strip().lower()
+    if spec == "none":
+        return None
+    if spec == "balanced":
+        counts = torch.bincount(torch.as_tensor(list(labels)), minlength=num_classes).double()
+        if (counts == 0).any():
+            missing = [i for i, c in enumerate(counts.tolist()) if c == 0]
+            raise UserError(f"--class_weights balanced: classes {missing} have no training examples.")
+        return (counts.sum() / (num_classes * counts)).tolist()
+    try:
+        weights = [float(w) for w in spec.split(",")]
+    except ValueError:
+        weights = []
+    if len(weights) != num_classes or any(w <= 0 for w in weights):
+        raise UserError(
+            f"--class_weights {spec!r}: use none, balanced, or {num_classes} positive numbers separated by commas."
+        )
+    return weights

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,11 +101,11 @@ def summarize(runs: list[dict[str, Any]]) -> pd.DataFrame:
     return summary.loc[order]
 
 
-def a7_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Model Type | Training Loss | Test Set Performance, for Odd, Even, LoRA and the Teacher."""
-    names = [m for m in summary.index if m in ("Odd Layer", "Even Layer") or m.startswith("LoRA")] + [
-        m for m in summary.index if m == "Teacher"
-    ]
+def a7_table(summary: pd.DataFrame, baselines: Sequence[str] = ()) -> pd.DataFrame:
+    """Model Type | Training Loss | Test Set Performance, for Odd, Even, LoRA, and for reference the
+    teacher and any baselines."""
+    students = [m for m in summary.index if m in ("Odd Layer", "Even Layer") or m.startswith("LoRA")]
+    references = [m for m in summary.index if m == "Teacher" or m in baselines]
     return pd.DataFrame(
         [
             {
@@ -113,7 +114,7 @@ def a7_table(summary: pd.DataFrame) -> pd.DataFrame:
                 "Test Set Performance": f"accuracy {_pm(summary, name, 'test_accuracy')}, "
                 f"macro-F1 {_pm(summary, name, 'test_macro_f1')} (n={int(summary.loc[name, 'n'])})",
             }
-            for name in names
+            for name in students + references
         ]
     )
 
@@ -165,7 +166,7 @@ def build_report(root: str | Path) -> Report:
         "method's own objective (distillation: α·KL·T² + (1−α)·CE; LoRA and teacher: CE); validation "
         "loss is cross-entropy for every method.",
         "## A7: distillation vs LoRA",
-        markdown_table(a7_table(summary)),
+        markdown_table(a7_table(summary, [r["method_name"] for r in runs if r.get("method") == "baseline"])),
         "## A6: which teacher layers to start from",
         markdown_table(a6_table(summary)),
         "## All methods",

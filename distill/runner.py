@@ -21,6 +21,7 @@ from transformers import (
 from distill.args import DataArguments
 from distill.data import Splits, load_splits, tokenize
 from distill.layers import num_layers, parse_layers
+from distill.losses import class_weights
 from distill.metrics import confusion, make_compute_metrics
 from distill.models import count_parameters, load_teacher, load_tokenizer, model_label_names
 from distill.results import write_results
@@ -51,9 +52,16 @@ def prepare_student_run(teacher: str, layers: str, data_args: DataArguments) -> 
     )
 
 
-def trainer_inputs(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, label_names: list[str]) -> dict:
-    """The Trainer arguments every run shares: data, dynamic padding, metrics."""
+def trainer_inputs(
+    data: DatasetDict,
+    tokenizer: PreTrainedTokenizerBase,
+    label_names: list[str],
+    class_weights_spec: str = "none",
+) -> dict:
+    """The (ClassWeighted)Trainer arguments every run shares: data, dynamic padding, metrics, and class
+    weights computed from the training split alone."""
     return {
+        "class_weights": class_weights(data["train"]["labels"], len(label_names), class_weights_spec),
         "train_dataset": data["train"],
         "eval_dataset": data["validation"],
         "processing_class": tokenizer,
@@ -86,6 +94,9 @@ def train_and_evaluate(
             np.asarray(prediction.label_ids), np.argmax(logits, -1), logits.shape[-1]
         ),
         "best_checkpoint": trainer.state.best_model_checkpoint,
+        "class_weights": weights.tolist()
+        if (weights := getattr(trainer, "class_weights", None)) is not None
+        else None,
         "num_parameters": num_parameters,
         "trainable_parameters": trainable_parameters,
         "log_history": trainer.state.log_history,

@@ -2,16 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel, Trainer
 
 from distill.losses import distillation_loss, hidden_cosine_loss
 
 
-class DistillationTrainer(Trainer):
+class ClassWeightedTrainer(Trainer):
+    """The stock Trainer, with optional per-class weights on the training cross-entropy.
+
+    Evaluation keeps the model's own (unweighted) cross-entropy, so validation losses compare
+    across runs with and without weights.
+    """
+
+    def __init__(self, *args: Any, class_weights: Sequence[float] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.class_weights = (
+            torch.tensor(class_weights, dtype=torch.float32, device=self.args.device)
+            if class_weights
+            else None
+        )
+        if self.class_weights is not None:
+            self.loss_is_scaled_for_ga = False  # our weighted CE is a per-batch mean
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        if self.class_weights is None or not model.training:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs["labels"]
+        outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
+        loss = F.cross_entropy(outputs.logits.float(), labels, weight=self.class_weights)
+        return (loss, outputs) if return_outputs else loss
+
+
+class DistillationTrainer(ClassWeightedTrainer):
     """Train a student on `alpha · KL(teacher ‖ student)·T² + (1 - alpha) · CE(student, labels)`,
     plus `cosine_weight` times a cosine loss between last hidden states when it is above 0.
 
@@ -64,7 +98,12 @@ class DistillationTrainer(Trainer):
             teacher_outputs = self.teacher(**features, output_hidden_states=want_hidden)
 
         loss, parts = distillation_loss(
-            outputs.logits, teacher_outputs.logits, labels, alpha=self.alpha, temperature=self.temperature
+            outputs.logits,
+            teacher_outputs.logits,
+            labels,
+            alpha=self.alpha,
+            temperature=self.temperature,
+            class_weights=self.class_weights,
         )
         if want_hidden:
             cosine = hidden_cosine_loss(

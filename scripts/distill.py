@@ -45,7 +45,7 @@ def main() -> None:
         temperature=kd_args.temperature,
         cosine_weight=kd_args.cosine_weight,
         args=training_args,
-        **trainer_inputs(setup.data, setup.tokenizer, setup.splits.label_names),
+        **trainer_inputs(setup.data, setup.tokenizer, setup.splits.label_names, training_args.class_weights),
     )
     metrics = train_and_evaluate(trainer, setup.data["test"], training_args.resume_from_checkpoint)
     trainer.save_model()

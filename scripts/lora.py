@@ -27,7 +27,7 @@ from distill.lora import add_lora, merge
 from distill.models import count_parameters
 from distill.runner import prepare_student_run, run_record, save_run, train_and_evaluate, trainer_inputs
 from distill.students import make_student
-from distill.trainer import DistillationTrainer
+from distill.trainer import ClassWeightedTrainer, DistillationTrainer
 
 logger = logging.getLogger("distill.lora")
 
@@ -54,7 +54,9 @@ def main() -> None:
         sorted(model.peft_config["default"].target_modules),
     )
 
-    inputs = trainer_inputs(setup.data, setup.tokenizer, setup.splits.label_names)
+    inputs = trainer_inputs(
+        setup.data, setup.tokenizer, setup.splits.label_names, training_args.class_weights
+    )
     if lora_args.kd:
         trainer: Trainer = DistillationTrainer(
             model=model,
@@ -65,7 +67,7 @@ def main() -> None:
             **inputs,
         )
     else:
-        trainer = Trainer(model=model, args=training_args, **inputs)
+        trainer = ClassWeightedTrainer(model=model, args=training_args, **inputs)
     metrics = train_and_evaluate(trainer, setup.data["test"], training_args.resume_from_checkpoint)
 
     if trainer.is_world_process_zero():

@@ -15,13 +15,14 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import logging
 
-from transformers import HfArgumentParser, Trainer
+from transformers import HfArgumentParser
 
 from distill import cli
 from distill.args import DataArguments, RunArguments, TeacherArguments
 from distill.data import load_splits, tokenize
 from distill.models import load_base_model, load_tokenizer
 from distill.runner import run_record, save_run, train_and_evaluate, trainer_inputs
+from distill.trainer import ClassWeightedTrainer
 
 logger = logging.getLogger("distill.train_teacher")
 
@@ -37,7 +38,11 @@ def main() -> None:
     model = load_base_model(model_args.model_name_or_path, splits.label_names)
     data = tokenize(splits.data, tokenizer, data_args.max_length)
 
-    trainer = Trainer(model=model, args=training_args, **trainer_inputs(data, tokenizer, splits.label_names))
+    trainer = ClassWeightedTrainer(
+        model=model,
+        args=training_args,
+        **trainer_inputs(data, tokenizer, splits.label_names, training_args.class_weights),
+    )
     metrics = train_and_evaluate(trainer, data["test"], training_args.resume_from_checkpoint)
     trainer.save_model()
     if trainer.is_world_process_zero():

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from distill.losses import distillation_loss, hidden_cosine_loss, soft_target_loss
+from distill.errors import UserError
+from distill.losses import class_weights, distillation_loss, hidden_cosine_loss, soft_target_loss
 
 STUDENT = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
 TEACHER = torch.tensor([[1.0, 1.0, 0.0], [-1.0, 3.0, 0.5]])
@@ -60,3 +61,36 @@ def test_cosine_loss_ignores_padding():
     mask = torch.tensor([[1, 1, 0]])
     # token 1: cos 1 -> 0; token 2: cos 0 -> 1; token 3 is padding. Mean over real tokens: 0.5.
     assert hidden_cosine_loss(student, teacher, mask).item() == pytest.approx(0.5)
+
+
+def test_balanced_class_weights_match_hand_computation():
+    # 6 examples, 3 classes with counts 3, 2, 1: weight_k = 6 / (3 * count_k)
+    assert class_weights([0, 0, 0, 1, 1, 2], 3, "balanced") == pytest.approx([2 / 3, 1.0, 2.0])
+    assert class_weights([0, 1], 2, "none") is None
+    assert class_weights([0, 1, 2], 3, "4,1,1") == [4.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"), [("1,2", "3 positive numbers"), ("x", "3 positive"), ("0,1,1", "positive")]
+)
+def test_bad_class_weights(spec, message):
+    with pytest.raises(UserError, match=message):
+        class_weights([0, 1, 2], 3, spec)
+
+
+def test_balanced_weights_need_every_class_in_training():
+    with pytest.raises(UserError, match=r"classes \[2\] have no training examples"):
+        class_weights([0, 1, 1], 3, "balanced")
+
+
+def test_weighted_cross_entropy_matches_hand_computation():
+    weights = torch.tensor([2.0, 0.5, 1.0])
+    ce_only, parts = distillation_loss(
+        STUDENT, TEACHER, LABELS, alpha=0.0, temperature=2.0, class_weights=weights
+    )
+    # PyTorch's weighted mean: sum_i w_{y_i} * nll_i / sum_i w_{y_i}
+    nll = [-math.log(softmax(row, 1.0)[y]) for row, y in zip(STUDENT.tolist(), LABELS.tolist(), strict=True)]
+    w = [weights[y].item() for y in LABELS.tolist()]
+    expected = sum(wi * li for wi, li in zip(w, nll, strict=True)) / sum(w)
+    assert ce_only.item() == pytest.approx(expected, rel=1e-5)
+    assert parts["ce"].item() == pytest.approx(expected, rel=1e-5)

@@ -1,0 +1,45 @@
+import json
+
+import pytest
+from conftest import run_script
+
+from distill.data import load_splits
+from distill.report import build_report
+
+
+def test_baseline_learns_the_small_data(csv_data):
+    from distill.baseline import tfidf_baseline
+
+    splits = load_splits(str(csv_data))
+    model, metrics = tfidf_baseline(splits)
+    assert metrics["test_macro_f1"] == 1.0  # each class has its own words
+    assert set(model.predict(["lovely weather at the beach"])) == {2}
+    assert sum(map(sum, metrics["test_confusion_matrix"])) == len(splits.data["test"])
+
+
+@pytest.mark.slow
+def test_baseline_script_row_appears_in_the_report(csv_data, tmp_path, teacher_dir):
+    from conftest import TINY_RUN
+
+    out = tmp_path / "runs"
+    run_script("baseline", "--dataset", csv_data, "--output_dir", out / "baseline-tfidf")
+    results = json.loads((out / "baseline-tfidf" / "results.json").read_text())
+    assert results["method"] == "baseline" and "test_f1_0" in results
+    run_script(
+        "train_teacher",
+        "--model_name_or_path",
+        teacher_dir,
+        "--dataset",
+        csv_data,
+        "--output_dir",
+        out / "teacher",
+        "--class_weights",
+        "balanced",
+        *TINY_RUN,
+    )
+    teacher = json.loads((out / "teacher" / "results.json").read_text())
+    assert teacher["class_weights"] == pytest.approx([1.0, 1.0, 1.0], rel=0.2)
+    assert teacher["test_split_hash"] == results["test_split_hash"]
+    report = build_report(out)
+    assert "TF-IDF + LR" in report.summary.index
+    assert "| TF-IDF + LR |" in report.markdown.split("## A7")[1].split("## A6")[0]
