@@ -155,6 +155,10 @@ class RunArguments(TrainingArguments):
     logging_steps: float = field(
         default=10, metadata={"help": "Log the training loss every this many steps."}
     )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Allow replacing a finished run (a folder with results.json) in --output_dir."},
+    )
     class_weights: str = field(
         default="none",
         metadata={

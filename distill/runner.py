@@ -20,11 +20,12 @@ from transformers import (
 
 from distill.args import DataArguments
 from distill.data import Splits, load_splits, tokenize
+from distill.errors import UserError
 from distill.layers import num_layers, parse_layers
 from distill.losses import class_weights
 from distill.metrics import confusion, make_compute_metrics
 from distill.models import count_parameters, load_teacher, load_tokenizer, model_label_names
-from distill.results import write_results
+from distill.results import RESULTS_FILE, write_results
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,16 @@ def train_and_evaluate(
         "trainable_parameters": trainable_parameters,
         "log_history": trainer.state.log_history,
     }
+
+
+def check_output_dir(training_args: TrainingArguments) -> None:
+    """Refuse to train into a folder that holds a finished run, unless asked to overwrite it."""
+    finished = Path(str(training_args.output_dir)) / RESULTS_FILE
+    if finished.exists() and not getattr(training_args, "overwrite_output_dir", False):
+        raise UserError(
+            f"{training_args.output_dir} already holds a finished run ({RESULTS_FILE}). Pass "
+            "--overwrite_output_dir to replace it, or choose another --output_dir."
+        )
 
 
 def save_run(output_dir: str, results: dict, training_args: TrainingArguments) -> Path:

@@ -21,7 +21,14 @@ from transformers import HfArgumentParser
 from distill import cli
 from distill.args import DataArguments, DistillationArguments, RunArguments
 from distill.layers import layers_name
-from distill.runner import prepare_student_run, run_record, save_run, train_and_evaluate, trainer_inputs
+from distill.runner import (
+    check_output_dir,
+    prepare_student_run,
+    run_record,
+    save_run,
+    train_and_evaluate,
+    trainer_inputs,
+)
 from distill.students import make_student
 from distill.trainer import DistillationTrainer
 
@@ -35,6 +42,7 @@ def main() -> None:
 
     setup = prepare_student_run(kd_args.teacher, kd_args.layers, data_args)
     training_args.output_dir = training_args.output_dir or f"outputs/student-{layers_name(kd_args.layers)}"
+    check_output_dir(training_args)
     student = make_student(setup.teacher, setup.layers)
     logger.info("Student: %d layers, copies of teacher layers %s", len(setup.layers), setup.layers)
 

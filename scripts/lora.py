@@ -25,7 +25,14 @@ from distill.args import DataArguments, LoraArguments, RunArguments
 from distill.layers import layers_name
 from distill.lora import add_lora, merge
 from distill.models import count_parameters
-from distill.runner import prepare_student_run, run_record, save_run, train_and_evaluate, trainer_inputs
+from distill.runner import (
+    check_output_dir,
+    prepare_student_run,
+    run_record,
+    save_run,
+    train_and_evaluate,
+    trainer_inputs,
+)
 from distill.students import make_student
 from distill.trainer import ClassWeightedTrainer, DistillationTrainer
 
@@ -41,6 +48,7 @@ def main() -> None:
     method = "lora+kd" if lora_args.kd else "lora"
     name = layers_name(lora_args.layers)
     training_args.output_dir = training_args.output_dir or f"outputs/{method.replace('+', '-')}-{name}"
+    check_output_dir(training_args)
     model = add_lora(
         make_student(setup.teacher, setup.layers),
         r=lora_args.lora_r,

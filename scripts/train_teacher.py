@@ -21,7 +21,7 @@ from distill import cli
 from distill.args import DataArguments, RunArguments, TeacherArguments
 from distill.data import load_splits, tokenize
 from distill.models import load_base_model, load_tokenizer
-from distill.runner import run_record, save_run, train_and_evaluate, trainer_inputs
+from distill.runner import check_output_dir, run_record, save_run, train_and_evaluate, trainer_inputs
 from distill.trainer import ClassWeightedTrainer
 
 logger = logging.getLogger("distill.train_teacher")
@@ -32,6 +32,7 @@ def main() -> None:
     model_args, data_args, training_args = parser.parse_args_into_dataclasses()
     training_args.output_dir = training_args.output_dir or "outputs/teacher"
     cli.setup_logging(training_args)
+    check_output_dir(training_args)
 
     splits = load_splits(**data_args.split_options())
     tokenizer = load_tokenizer(model_args.model_name_or_path)

@@ -195,3 +195,17 @@ def test_two_process_data_parallel_run(teacher_dir, csv_data, tmp_path):
     # processes split the data (a lone process would report 8/36 of an epoch).
     assert results["epoch"] == pytest.approx(16 / results["split_sizes"]["train"])
     assert "test_macro_f1" in results
+
+
+def test_a_finished_run_is_not_overwritten_unless_asked(teacher_dir, csv_data, tmp_path, capsys):
+    out = tmp_path / "student"
+    args = ["--teacher", teacher_dir, "--dataset", csv_data, "--output_dir", out, *TINY_RUN]
+    run_script("distill", *args)
+    before = (out / "results.json").read_text()
+    with pytest.raises(SystemExit) as exit_info:
+        run_script("distill", *args, "--seed", "7")
+    assert exit_info.value.code == 2
+    assert "already holds a finished run" in capsys.readouterr().err
+    assert (out / "results.json").read_text() == before
+    run_script("distill", *args, "--seed", "7", "--overwrite_output_dir")
+    assert json.loads((out / "results.json").read_text())["seed"] == 7
