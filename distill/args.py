@@ -97,6 +97,14 @@ class DistillationArguments:
             "help": "Weight of a cosine loss between teacher and student last hidden states (DistilBERT)."
         },
     )
+    no_teacher_cache: bool = field(
+        default=False,
+        metadata={"help": "Run the teacher on every batch instead of reusing its cached logits."},
+    )
+    teacher_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where cached teacher logits live. Default: .logit-cache in the teacher's folder."},
+    )
 
 
 @dataclass
@@ -128,6 +136,14 @@ class LoraArguments:
     )
     alpha: float = field(default=0.5, metadata={"help": "With --kd: weight of the KL term."})
     temperature: float = field(default=2.0, metadata={"help": "With --kd: softmax temperature."})
+    no_teacher_cache: bool = field(
+        default=False,
+        metadata={"help": "Run the teacher on every batch instead of reusing its cached logits."},
+    )
+    teacher_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where cached teacher logits live. Default: .logit-cache in the teacher's folder."},
+    )
 
 
 @dataclass

@@ -26,6 +26,7 @@ from distill.losses import class_weights
 from distill.metrics import confusion, make_compute_metrics
 from distill.models import count_parameters, load_teacher, load_tokenizer, model_label_names
 from distill.results import RESULTS_FILE, write_results
+from distill.teacher_cache import with_teacher_logits
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,31 @@ def prepare_student_run(teacher: str, layers: str, data_args: DataArguments) -> 
     return StudentSetup(
         splits, tokenize(splits.data, tokenizer, data_args.max_length), tokenizer, model, chosen
     )
+
+
+def attach_teacher_logits(
+    setup: StudentSetup,
+    teacher: str,
+    training_args: TrainingArguments,
+    max_length: int,
+    cache_dir: str | None = None,
+) -> None:
+    """Give the training split the teacher's cached logits (computed by the main process first).
+
+    The cache lives in the teacher's folder by default, so every student of one teacher shares it.
+    """
+    if cache_dir is None:
+        home = Path(teacher) if Path(teacher).is_dir() else Path(str(training_args.output_dir)).parent
+        cache_dir = str(home / ".logit-cache")
+    with training_args.main_process_first(desc="teacher logits"):
+        setup.data["train"] = with_teacher_logits(
+            setup.data["train"],
+            setup.teacher.to(training_args.device),  # type: ignore[arg-type]
+            setup.tokenizer,
+            max_length,
+            cache_dir,
+            batch_size=training_args.per_device_eval_batch_size,
+        )
 
 
 def trainer_inputs(

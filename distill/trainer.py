@@ -11,6 +11,7 @@ from torch import nn
 from transformers import PreTrainedModel, Trainer
 
 from distill.losses import distillation_loss, hidden_cosine_loss
+from distill.teacher_cache import COLUMN
 
 
 class ClassWeightedTrainer(Trainer):
@@ -53,6 +54,10 @@ class DistillationTrainer(ClassWeightedTrainer):
     precision) is the Trainer's own. The teacher lives on the trainer, not in the model, so it is
     never saved, optimised or wrapped for data parallelism. Evaluation uses the student's plain
     cross-entropy, so validation losses compare across distilled, LoRA and teacher runs.
+
+    When the training data has a `teacher_logits` column (see `distill.teacher_cache`), those
+    logits are used and the teacher does not run; the cosine term still runs the teacher, since it
+    needs hidden states that are too large to cache.
     """
 
     # compute_loss returns a per-batch mean; let the Trainer divide it over accumulation steps.
@@ -91,15 +96,20 @@ class DistillationTrainer(ClassWeightedTrainer):
             return (outputs.loss, outputs) if return_outputs else outputs.loss
 
         labels = inputs["labels"]
-        features = {k: v for k, v in inputs.items() if k != "labels"}
+        cached = inputs.get(COLUMN)
+        features = {k: v for k, v in inputs.items() if k not in ("labels", COLUMN)}
         want_hidden = self.cosine_weight > 0
         outputs = model(**features, output_hidden_states=want_hidden)
-        with torch.no_grad():
-            teacher_outputs = self.teacher(**features, output_hidden_states=want_hidden)
+        if cached is not None and not want_hidden:
+            teacher_logits = cached
+        else:  # no cache, or the cosine term needs the teacher's hidden states
+            with torch.no_grad():
+                teacher_outputs = self.teacher(**features, output_hidden_states=want_hidden)
+            teacher_logits = teacher_outputs.logits
 
         loss, parts = distillation_loss(
             outputs.logits,
-            teacher_outputs.logits,
+            teacher_logits,
             labels,
             alpha=self.alpha,
             temperature=self.temperature,
@@ -113,6 +123,12 @@ class DistillationTrainer(ClassWeightedTrainer):
             parts["cosine"] = cosine.detach()
         self._accumulate(parts)
         return (loss, outputs) if return_outputs else loss
+
+    def _set_signature_columns_if_needed(self) -> None:
+        # Keep the cached teacher logits when the Trainer drops columns the model does not take.
+        super()._set_signature_columns_if_needed()
+        if self._signature_columns is not None and COLUMN not in self._signature_columns:
+            self._signature_columns.append(COLUMN)
 
     def _accumulate(self, parts: dict[str, torch.Tensor]) -> None:
         # Sum on the device; the only host sync is at logging time.

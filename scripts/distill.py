@@ -22,6 +22,7 @@ from distill import cli
 from distill.args import DataArguments, DistillationArguments, RunArguments
 from distill.layers import layers_name
 from distill.runner import (
+    attach_teacher_logits,
     check_output_dir,
     prepare_student_run,
     run_record,
@@ -43,6 +44,13 @@ def main() -> None:
     setup = prepare_student_run(kd_args.teacher, kd_args.layers, data_args)
     training_args.output_dir = training_args.output_dir or f"outputs/student-{layers_name(kd_args.layers)}"
     check_output_dir(training_args)
+    if kd_args.no_teacher_cache or kd_args.cosine_weight > 0:
+        why = "--no_teacher_cache" if kd_args.no_teacher_cache else "the cosine term needs its hidden states"
+        logger.info("Running the teacher on every batch (%s)", why)
+    else:
+        attach_teacher_logits(
+            setup, kd_args.teacher, training_args, data_args.max_length, kd_args.teacher_cache_dir
+        )
     student = make_student(setup.teacher, setup.layers)
     logger.info("Student: %d layers, copies of teacher layers %s", len(setup.layers), setup.layers)
 

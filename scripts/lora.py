@@ -26,6 +26,7 @@ from distill.layers import layers_name
 from distill.lora import add_lora, merge
 from distill.models import count_parameters
 from distill.runner import (
+    attach_teacher_logits,
     check_output_dir,
     prepare_student_run,
     run_record,
@@ -62,6 +63,10 @@ def main() -> None:
         sorted(model.peft_config["default"].target_modules),
     )
 
+    if lora_args.kd and not lora_args.no_teacher_cache:
+        attach_teacher_logits(
+            setup, lora_args.teacher, training_args, data_args.max_length, lora_args.teacher_cache_dir
+        )
     inputs = trainer_inputs(
         setup.data, setup.tokenizer, setup.splits.label_names, training_args.class_weights
     )

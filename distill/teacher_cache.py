@@ -1,0 +1,93 @@
+"""Teacher logits, computed once and reused.
+
+A frozen teacher in eval mode gives the same logits for the same input every time, so running it
+on every batch of every epoch of every student repeats the same work. The logits are computed once
+per (teacher weights, tokenized training split, max length), stored as safetensors under a key that
+hashes those three, and attached to the training data as a `teacher_logits` column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+COLUMN = "teacher_logits"
+
+
+def model_fingerprint(model: PreTrainedModel) -> str:
+    """A hash of every weight: any change to the teacher gives another cache key."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cache_key(teacher: PreTrainedModel, dataset: Dataset, max_length: int) -> str:
+    """Hash of the teacher's weights, the tokenized split (which fixes texts, order and tokenizer) and max length."""
+    digest = hashlib.sha256(model_fingerprint(teacher).encode())
+    for ids in dataset["input_ids"]:
+        digest.update(torch.tensor(ids, dtype=torch.int32).numpy().tobytes())
+        digest.update(b"|")
+    digest.update(str(max_length).encode())
+    return digest.hexdigest()[:20]
+
+
+@torch.inference_mode()
+def compute_teacher_logits(
+    teacher: PreTrainedModel, dataset: Dataset, tokenizer: PreTrainedTokenizerBase, batch_size: int = 64
+) -> torch.Tensor:
+    """Teacher logits for every row of `dataset`, in order, as float32 on the CPU."""
+    columns = [c for c in ("input_ids", "token_type_ids", "attention_mask") if c in dataset.column_names]
+    loader = DataLoader(
+        dataset.select_columns(columns),
+        batch_size=batch_size,
+        collate_fn=DataCollatorWithPadding(tokenizer),
+    )
+    was_training = teacher.training
+    teacher.eval()
+    device = next(teacher.parameters()).device
+    logits = [
+        teacher(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
+        for batch in tqdm(loader, desc="Teacher logits", unit="batch")
+    ]
+    teacher.train(was_training)
+    return torch.cat(logits)
+
+
+def with_teacher_logits(
+    dataset: Dataset,
+    teacher: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    cache_dir: str | Path,
+    batch_size: int = 64,
+) -> Dataset:
+    """`dataset` plus a `teacher_logits` column, read from the cache or computed and stored there."""
+    path = Path(cache_dir) / f"teacher-logits-{cache_key(teacher, dataset, max_length)}.safetensors"
+    if path.exists():
+        logits = load_file(str(path))["logits"]
+        logger.info("Teacher logits for %d examples read from %s", len(logits), path)
+    else:
+        logits = compute_teacher_logits(teacher, dataset, tokenizer, batch_size)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".partial")  # renamed when complete: a killed run leaves no half cache
+        save_file({"logits": logits}, str(tmp))
+        os.replace(tmp, path)
+        logger.info("Teacher logits for %d examples cached in %s", len(logits), path)
+    if len(logits) != len(dataset):
+        raise RuntimeError(
+            f"{path} holds {len(logits)} rows for {len(dataset)} examples; delete it to rebuild."
+        )
+    return dataset.add_column(COLUMN, logits.tolist())

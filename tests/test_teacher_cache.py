@@ -1,0 +1,84 @@
+import pytest
+import torch
+from conftest import TINY_RUN, run_script, tiny_config
+from transformers import BertForSequenceClassification, DataCollatorWithPadding
+
+from distill.data import load_splits, tokenize
+from distill.teacher_cache import COLUMN, cache_key, compute_teacher_logits, with_teacher_logits
+
+
+@pytest.fixture
+def teacher():
+    torch.manual_seed(0)
+    return BertForSequenceClassification(tiny_config()).eval()
+
+
+@pytest.fixture
+def train(csv_data, tokenizer):
+    return tokenize(load_splits(str(csv_data)).data, tokenizer, max_length=16)["train"]
+
+
+def test_cached_logits_are_the_teachers_logits(teacher, train, tokenizer, tmp_path):
+    cache = tmp_path / "cache"
+    data = with_teacher_logits(train, teacher, tokenizer, 16, cache, batch_size=8)
+    batch = DataCollatorWithPadding(tokenizer)([train[i] for i in range(8)])
+    with torch.no_grad():
+        live = teacher(**{k: v for k, v in batch.items() if k != "labels"}).logits
+    assert torch.equal(torch.tensor(data[COLUMN][:8]), live)
+    # A second call reads the file instead of running the teacher.
+    files = list(cache.iterdir())
+    assert len(files) == 1
+    again = with_teacher_logits(train, teacher, tokenizer, 16, cache, batch_size=8)
+    assert again[COLUMN] == data[COLUMN] and list(cache.iterdir()) == files
+
+
+def test_cache_key_changes_with_teacher_split_and_max_length(teacher, train, csv_data, tokenizer):
+    key = cache_key(teacher, train, 16)
+    assert cache_key(teacher, train, 16) == key
+    other_teacher = BertForSequenceClassification(tiny_config())
+    assert cache_key(other_teacher, train, 16) != key
+    assert cache_key(teacher, train, 32) != key
+    other_split = tokenize(load_splits(str(csv_data), split_seed=1).data, tokenizer, max_length=16)["train"]
+    assert cache_key(teacher, other_split, 16) != key
+    shorter = tokenize(load_splits(str(csv_data)).data, tokenizer, max_length=8)["train"]
+    assert cache_key(teacher, shorter, 16) != key
+
+
+def test_order_follows_the_dataset(teacher, train, tokenizer):
+    full = compute_teacher_logits(teacher, train, tokenizer, batch_size=5)
+    reversed_rows = compute_teacher_logits(
+        teacher, train.select(range(len(train) - 1, -1, -1)), tokenizer, batch_size=5
+    )
+    assert torch.allclose(full.flip(0), reversed_rows, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_students_trained_with_and_without_cache_end_equal(teacher_dir, csv_data, tmp_path):
+    from safetensors.torch import load_file
+
+    flags = [
+        "--teacher",
+        teacher_dir,
+        "--dataset",
+        csv_data,
+        "--layers",
+        "even",
+        *TINY_RUN,
+        "--max_steps",
+        "4",
+        "--learning_rate",
+        "1e-3",
+    ]
+    run_script(
+        "distill", *flags, "--output_dir", tmp_path / "cached", "--teacher_cache_dir", tmp_path / "cache"
+    )
+    run_script("distill", *flags, "--output_dir", tmp_path / "live", "--no_teacher_cache")
+    assert any((tmp_path / "cache").iterdir())
+    cached = load_file(tmp_path / "cached" / "model.safetensors")
+    live = load_file(tmp_path / "live" / "model.safetensors")
+    assert cached.keys() == live.keys()
+    for key in cached:
+        assert torch.allclose(cached[key], live[key], atol=1e-5), key
+    # The runs did train (so equal weights are not two untouched copies of the teacher's layers).
+    teacher = load_file(teacher_dir / "model.safetensors")
+    assert not torch.equal(cached["classifier.weight"], teacher["classifier.weight"])
