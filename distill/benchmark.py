@@ -124,11 +124,11 @@ def project_training(
     cache_began = time.perf_counter()
     data = with_teacher_logits(
         data,
-        teacher.to(_device()),
+        teacher.to(_device()),  # type: ignore[arg-type]
         tokenizer,
         128,
         f"{output_dir}/cache",
-        batch_size=64,  # type: ignore[arg-type]
+        batch_size=64,
     )
     cache_seconds = time.perf_counter() - cache_began
     args = TrainingArguments(
@@ -157,21 +157,21 @@ def inference(
     model, tokenizer = _load(teacher_dir, layers)
     model = model.to(_device()).eval()  # type: ignore[arg-type]
     batches = [texts[i : i + batch_size] for i in range(0, batch_size * repeats, batch_size)]
-    for batch in batches[:2]:  # warm-up
+
+    def classify(batch: list[str]) -> None:
         model(
             **tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt").to(
                 _device()
             )
         )
+
+    for batch in batches[:2]:  # warm-up
+        classify(batch)
     latencies = []
     for batch in batches:
         _sync()
         began = time.perf_counter()
-        model(
-            **tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt").to(
-                _device()
-            )
-        )
+        classify(batch)
         _sync()
         latencies.append(time.perf_counter() - began)
     return {

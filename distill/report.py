@@ -215,9 +215,20 @@ def _size_mb(run_dir: Path) -> float:
 
 
 def _method_order(name: str) -> tuple[int, str]:
+    """Teacher, the named layer choices, custom lists, LoRA, LoRA+KD, then baselines."""
     rank = ["Teacher", "Top-K", "Bottom-K", "Odd Layer", "Even Layer"]
     if name in rank:
         return rank.index(name), name
+    kind = (
+        3
+        if name.startswith("LoRA+KD")
+        else 2
+        if name.startswith("LoRA")
+        else 1
+        if name.startswith("Layers")
+        else 4
+    )
+    return len(rank) + kind, name
     return (
         len(rank) + (1 if name.startswith("LoRA") else 0) + (2 if re.match(r"^[A-Z].*\+", name) else 0)
     ), name
