@@ -82,6 +82,9 @@ def create_blueprint(registry: ModelRegistry) -> Blueprint:
 
 def _json_body() -> Any:
     """The parsed body; None for invalid JSON or UTF-8, whatever the Content-Type says."""
+    # A chunked body (no Content-Length) is cut at the limit by Werkzeug rather than refused.
+    if request.content_length is None and len(request.get_data(cache=True)) >= MAX_BODY_BYTES:
+        raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
     try:
         return request.get_json(force=True, silent=True)
     except RecursionError:  # "[[[[...": nested deeper than Python's JSON parser goes

@@ -7,11 +7,10 @@ after a crash continues where it stopped.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from transformers.trainer_utils import get_last_checkpoint
 
 from distill.args import DEFAULT_DATASET, DEFAULT_TEACHER_BASE
 from distill.layers import layers_name
@@ -55,8 +54,25 @@ class PlannedRun:
     def command_args(self) -> list[str]:
         """The run's flags, resuming from its last checkpoint if an earlier attempt left one."""
         args = [*self.args, "--output_dir", str(self.output_dir)]
-        last = get_last_checkpoint(str(self.output_dir)) if self.output_dir.is_dir() else None
-        return [*args, "--resume_from_checkpoint", last] if last else args
+        last = last_complete_checkpoint(self.output_dir)
+        return [*args, "--resume_from_checkpoint", str(last)] if last else args
+
+
+def last_complete_checkpoint(output_dir: Path) -> Path | None:
+    """The newest checkpoint-N folder whose trainer state was fully written; a save cut short by a
+    kill has none, and resuming from it would fail."""
+    checkpoints = sorted(
+        (p for p in output_dir.glob("checkpoint-*") if p.name.removeprefix("checkpoint-").isdigit()),
+        key=lambda p: int(p.name.removeprefix("checkpoint-")),
+        reverse=True,
+    )
+    for checkpoint in checkpoints:
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return checkpoint
+    return None
 
 
 def plan(exp: ExperimentArguments, shared: Sequence[str]) -> list[PlannedRun]:
