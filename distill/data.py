@@ -205,7 +205,8 @@ def _clean(frame: pd.DataFrame, split: str, source: str) -> pd.DataFrame:
     for column, what in (("label", "no label"), ("text", "no text")):
         missing = frame[column].isna()
         if missing.any():
-            rows = ", ".join(str(i) for i in frame.index[missing][:5])
+            # Numbered as in a spreadsheet: 1 is the first row after the header.
+            rows = ", ".join(str(i + 1) for i in frame.index[missing][:5])
             raise UserError(
                 f"{int(missing.sum())} row(s) of {source} ({split}) have {what} (first data rows: {rows}). "
                 "Fix or drop them."

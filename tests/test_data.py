@@ -123,7 +123,7 @@ def test_unsupported_file_type(tmp_path):
 
 def test_missing_and_nan_labels(tmp_path):
     path = write(tmp_path, "d.csv", "tweet,class\na,0\nb,\nc,1\nd,NaN\n")
-    with pytest.raises(UserError, match=r"2 row\(s\).*have no label"):
+    with pytest.raises(UserError, match=r"2 row\(s\).*have no label \(first data rows: 2, 4\)"):
         load_splits(path)
 
 
