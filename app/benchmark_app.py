@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,9 +96,10 @@ def main() -> None:
             stop(server)
 
 
-def parse_args() -> argparse.Namespace:
+def load_parser(description: str | None) -> argparse.ArgumentParser:
+    """The flags of a load run against the app under gunicorn (shared with app/soak.py)."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--model", nargs="+", action="extend", help="model folders or Hub ids (default: runs)"
@@ -113,12 +115,21 @@ def parse_args() -> argparse.Namespace:
         "--timeout", type=float, default=60, help="seconds per request (default: %(default)s)"
     )
     parser.add_argument("--startup_timeout", type=float, default=300, help="seconds to wait for the server")
-    args = parser.parse_args()
-    if args.clients < 1 or args.requests < 1:
-        parser.error("--clients and --requests must be at least 1")
-    args.runs = args.runs.resolve()  # gunicorn runs in the repository root
+    return parser
+
+
+def checked_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse, check the counts, and make model paths absolute (gunicorn runs in the repository root)."""
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.requests < 1 or args.workers < 1 or args.threads < 1:
+        parser.error("--clients, --requests, --workers and --threads must be at least 1")
+    args.runs = args.runs.resolve()
     args.model = [str(Path(m).resolve()) if Path(m).exists() else m for m in args.model or []]
     return args
+
+
+def parse_args() -> argparse.Namespace:
+    return checked_args(load_parser(__doc__))
 
 
 def free_port() -> int:

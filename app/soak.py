@@ -37,7 +37,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from app.api import MAX_BATCH, MAX_BODY_BYTES
-from app.benchmark_app import HOST, ROOT, TWEETS, Answer, free_port, percentile, post, stop, wait_until_ready
+from app.benchmark_app import (
+    HOST,
+    ROOT,
+    TWEETS,
+    Answer,
+    checked_args,
+    free_port,
+    load_parser,
+    percentile,
+    post,
+    stop,
+    wait_until_ready,
+)
 
 
 @dataclass(frozen=True)
@@ -146,22 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--model", nargs="+", action="extend", help="model folders or Hub ids (default: runs)"
-    )
-    parser.add_argument(
-        "--runs", type=Path, default=Path("outputs"), help="folder of runs (default: %(default)s)"
-    )
-    parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default: %(default)s)")
-    parser.add_argument("--requests", type=int, default=20, help="requests per client (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default: %(default)s)")
-    parser.add_argument(
-        "--timeout", type=float, default=60, help="seconds per request (default: %(default)s)"
-    )
+    parser = load_parser(__doc__)
     parser.add_argument(
         "--max_seconds",
         type=float,
@@ -174,15 +171,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0.30,
         help="largest allowed growth of the workers' total RSS, as a fraction (default: %(default)s)",
     )
-    parser.add_argument("--startup_timeout", type=float, default=300, help="seconds to wait for the server")
-    args = parser.parse_args(argv)
-    if args.clients < 1 or args.requests < 1 or args.workers < 1 or args.threads < 1:
-        parser.error("--clients, --requests, --workers and --threads must be at least 1")
     if not Path("/proc/self/status").exists():
         parser.error("the soak test reads worker memory from /proc, which this system does not have")
-    args.runs = args.runs.resolve()  # gunicorn runs in the repository root
-    args.model = [str(Path(m).resolve()) if Path(m).exists() else m for m in args.model or []]
-    return args
+    return checked_args(parser, argv)
 
 
 def soak(

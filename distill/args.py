@@ -74,7 +74,9 @@ class TeacherArguments:
 
 
 @dataclass
-class DistillationArguments:
+class StudentArguments:
+    """What every student run (distilled or LoRA) is built from and listens to."""
+
     teacher: str = field(
         default="outputs/teacher",
         metadata={"help": "The fine-tuned teacher (made by scripts/train_teacher.py): a folder or a Hub id."},
@@ -83,7 +85,7 @@ class DistillationArguments:
         default="even",
         metadata={
             "help": "Teacher layers the student starts from, numbered 1..N: odd, even, top (first half), "
-            "bottom (second half), or a comma list such as 2,5,11."
+            "bottom (second half), all, or a comma list such as 2,5,11."
         },
     )
     alpha: float = field(
@@ -91,12 +93,6 @@ class DistillationArguments:
         metadata={"help": "Weight of the soft-label KL term; 1 - alpha weighs the hard-label CE."},
     )
     temperature: float = field(default=2.0, metadata={"help": "Softmax temperature of the KL term."})
-    cosine_weight: float = field(
-        default=0.0,
-        metadata={
-            "help": "Weight of a cosine loss between teacher and student last hidden states (DistilBERT)."
-        },
-    )
     no_teacher_cache: bool = field(
         default=False,
         metadata={"help": "Run the teacher on every batch instead of reusing its cached logits."},
@@ -108,21 +104,21 @@ class DistillationArguments:
 
 
 @dataclass
-class LoraArguments:
-    teacher: str = field(
-        default="outputs/teacher",
+class DistillationArguments(StudentArguments):
+    cosine_weight: float = field(
+        default=0.0,
         metadata={
-            "help": "The fine-tuned teacher whose layers the LoRA student starts from: a folder or Hub id."
+            "help": "Weight of a cosine loss between teacher and student last hidden states (DistilBERT)."
         },
     )
-    layers: str = field(
-        default="even",
-        metadata={
-            "help": "Teacher layers of the student, as in distill.py; `all` keeps all of them (no cut)."
-        },
-    )
+
+
+@dataclass
+class LoraArguments(StudentArguments):
+    """LoRA on a student; --alpha, --temperature and the teacher cache apply with --kd."""
+
     lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = alpha / r)."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling numerator (scale = lora_alpha / r)."})
     lora_dropout: float = field(default=0.1, metadata={"help": "Dropout on the LoRA path."})
     lora_target_modules: list[str] | None = field(
         default=None,
@@ -133,16 +129,6 @@ class LoraArguments:
         metadata={
             "help": "Train with the DistillationTrainer (teacher soft labels) instead of hard labels only."
         },
-    )
-    alpha: float = field(default=0.5, metadata={"help": "With --kd: weight of the KL term."})
-    temperature: float = field(default=2.0, metadata={"help": "With --kd: softmax temperature."})
-    no_teacher_cache: bool = field(
-        default=False,
-        metadata={"help": "Run the teacher on every batch instead of reusing its cached logits."},
-    )
-    teacher_cache_dir: str | None = field(
-        default=None,
-        metadata={"help": "Where cached teacher logits live. Default: .logit-cache in the teacher's folder."},
     )
 
 

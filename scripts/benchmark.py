@@ -9,9 +9,10 @@ student sizes for every row; each measurement runs in its own process (peak memo
 import sys
 from pathlib import Path
 
-# `python scripts/x.py` puts scripts/ first on the import path, where scripts/distill.py would
-# shadow the distill library; drop that folder so `import distill` finds the package.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# Import the library beside this script, whatever is installed: `python scripts/x.py` puts scripts/
+# first on the import path, where scripts/distill.py would shadow the distill package.
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != _ROOT / "scripts")]
 
 import json
 import platform
