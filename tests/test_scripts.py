@@ -209,3 +209,8 @@ def test_a_finished_run_is_not_overwritten_unless_asked(teacher_dir, csv_data, t
     assert (out / "results.json").read_text() == before
     run_script("distill", *args, "--seed", "7", "--overwrite_output_dir")
     assert json.loads((out / "results.json").read_text())["seed"] == 7
+
+
+def test_label_names_for_classes_points_to_class_names(teacher_dir, csv_data, tmp_path, capsys):
+    err = refused(capsys, tmp_path, "--teacher", teacher_dir, "--dataset", csv_data, "--label_names", *LABELS)
+    assert "--class_names" in err and "label keys" in err
