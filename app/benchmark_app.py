@@ -188,14 +188,18 @@ def post(port: int, body: bytes, model: str, timeout: float) -> Answer:
     return Answer(model, status, time.perf_counter() - started, model_ms)
 
 
+def print_status_counts(answers: list[Answer]) -> None:
+    print("\nstatus  count")
+    for status, count in sorted(Counter(a.status for a in answers).items()):
+        print(f"{status:<7} {count}")
+
+
 def report(answers: list[Answer], seconds: float, clients: int, requests: int) -> None:
     print(
         f"\n{len(answers)} requests ({clients} clients x {requests}) in {seconds:.1f} s: "
         f"{len(answers) / seconds:.1f} requests/s"
     )
-    print("\nstatus  count")
-    for status, count in sorted(Counter(a.status for a in answers).items()):
-        print(f"{status:<7} {count}")
+    print_status_counts(answers)
     by_model: dict[str, list[Answer]] = defaultdict(list)
     for answer in answers:
         by_model[answer.model].append(answer)

@@ -11,14 +11,13 @@ from typing import TypedDict
 
 import torch
 from transformers import (
-    AutoModelForSequenceClassification,
     AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
 from distill.errors import UserError
-from distill.models import model_label_names
+from distill.models import load_trained_classifier, model_label_names
 
 logger = logging.getLogger(__name__)
 
@@ -146,21 +145,10 @@ class Classifier:
             raise UserError(f"There is no folder {name_or_path}.")
         try:
             tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
-            model, info = AutoModelForSequenceClassification.from_pretrained(
-                name_or_path,
-                use_safetensors=True if local else None,  # pickled weights can run code when loaded
-                trust_remote_code=False,
-                output_loading_info=True,
-            )
         except (OSError, ValueError) as err:
             where = "" if local else " (not a local folder, and not fetched from the Hugging Face Hub)"
             raise UserError(f"Cannot load model {name_or_path}{where}: {_first_line(err)}") from err
-        if info["missing_keys"]:
-            missing = ", ".join(sorted(info["missing_keys"])[:4])
-            raise UserError(
-                f"{name_or_path} has no trained classification head (missing weights: {missing}); "
-                "serve a fine-tuned run instead."
-            )
+        model = load_trained_classifier(name_or_path, "Serve a fine-tuned run instead.")
         return cls(name, model, tokenizer, non_toxic_label, source=name_or_path)
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:

@@ -47,6 +47,7 @@ from app.benchmark_app import (
     load_parser,
     percentile,
     post,
+    print_status_counts,
     stop,
     wait_until_ready,
 )
@@ -316,9 +317,7 @@ def report(answers: list[Answer], memory: Memory, seconds: float, clients: int, 
         f"\n{len(answers)} of {clients * requests} requests ({clients} clients x {requests}) in {seconds:.1f} s: "
         f"{len(answers) / max(seconds, 1e-9):.1f} requests/s"
     )
-    print("\nstatus  count")
-    for status, count in sorted(Counter(a.status for a in answers).items()):
-        print(f"{status:<7} {count}")
+    print_status_counts(answers)
 
     by_case: dict[str, list[Answer]] = defaultdict(list)
     for answer in answers:

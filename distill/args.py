@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, field
 
 import torch
 from transformers import TrainingArguments
 
 from distill.errors import UserError
+from distill.hub import REPO_ID
 
 DEFAULT_DATASET = "tdavidson/hate_speech_offensive"
 DEFAULT_TEACHER_BASE = "bert-base-uncased"
@@ -175,7 +175,7 @@ class RunArguments(TrainingArguments):
                 f"--label_names {' '.join(self.label_names)}: this is the Trainer's flag for the label keys "
                 "of a batch, which are always `labels` here. To name the classes, use --class_names."
             )
-        if self.push_to_hub and not re.match(r"^[\w.-]+/[\w.-]+$", self.hub_model_id or ""):
+        if self.push_to_hub and not REPO_ID.match(self.hub_model_id or ""):
             # Checked now, not after hours of training.
             raise UserError(
                 "--push_to_hub needs --hub_model_id NAMESPACE/NAME, such as your-name/toxic-even-student."

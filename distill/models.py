@@ -34,24 +34,34 @@ def load_base_model(name_or_path: str, label_names: Sequence[str]) -> PreTrained
         raise UserError(f"Cannot load model {name_or_path!r}: {_unknown_model(name_or_path, err)}") from err
 
 
-def load_teacher(name_or_path: str, label_names: Sequence[str]) -> PreTrainedModel:
-    """A fine-tuned classifier whose head was trained, and whose classes match the data's."""
+def load_trained_classifier(name_or_path: str, advice: str) -> PreTrainedModel:
+    """A sequence classifier whose head was trained. Local folders load from safetensors only and no
+    model code is ever run; errors name the model and end with `advice`."""
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
-            name_or_path, output_loading_info=True, use_safetensors=_safetensors(name_or_path)
+            name_or_path,
+            output_loading_info=True,
+            use_safetensors=_safetensors(name_or_path),
+            trust_remote_code=False,
         )
     except (OSError, ValueError) as err:
-        raise UserError(
-            f"Cannot load the teacher {name_or_path!r}: {_unknown_model(name_or_path, err)} "
-            "Fine-tune one first with scripts/train_teacher.py and pass its folder with --teacher."
-        ) from err
+        raise UserError(f"Cannot load {name_or_path}: {_unknown_model(name_or_path, err)} {advice}") from err
     if info["missing_keys"]:
         missing = ", ".join(sorted(info["missing_keys"])[:4])
         raise UserError(
-            f"The teacher {name_or_path!r} has no trained classification head (missing weights: {missing}): "
-            "it is a bare pretrained encoder, and distilling from it would teach random guesses. "
-            f"Fine-tune it first: python scripts/train_teacher.py --model_name_or_path {name_or_path}"
+            f"{name_or_path} has no trained classification head (missing weights: {missing}): it is a bare "
+            f"pretrained encoder, whose head would give random guesses. {advice}"
         )
+    return model
+
+
+def load_teacher(name_or_path: str, label_names: Sequence[str]) -> PreTrainedModel:
+    """A fine-tuned classifier whose head was trained, and whose classes match the data's."""
+    model = load_trained_classifier(
+        name_or_path,
+        f"Fine-tune a teacher first (python scripts/train_teacher.py --model_name_or_path {name_or_path}) "
+        "and pass its folder with --teacher.",
+    )
     if model.config.num_labels != len(label_names):
         raise UserError(
             f"The teacher {name_or_path!r} predicts {model.config.num_labels} classes, but the dataset has "

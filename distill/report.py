@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,9 +228,6 @@ def _method_order(name: str) -> tuple[int, str]:
         else 4
     )
     return len(rank) + kind, name
-    return (
-        len(rank) + (1 if name.startswith("LoRA") else 0) + (2 if re.match(r"^[A-Z].*\+", name) else 0)
-    ), name
 
 
 def confusion_sum(runs: list[dict[str, Any]]) -> dict[str, np.ndarray]:

@@ -174,12 +174,19 @@ def run_record(
         "dataset": dataset,
         "seed": training_args.seed,
         "world_size": training_args.world_size,
-        "label_names": splits.label_names,
-        "test_split_hash": splits.test_hash,
-        "num_duplicates": splits.num_duplicates,
-        "split_sizes": {name: len(split) for name, split in splits.data.items()},
+        **split_facts(splits),
         "arguments": {
             **{k: v for a in arguments for k, v in dataclasses.asdict(a).items()},
             "training": training_args.to_dict(),
         },
+    }
+
+
+def split_facts(splits: Splits) -> dict:
+    """What results.json records about the data a run saw, so runs on different test sets never mix."""
+    return {
+        "label_names": splits.label_names,
+        "test_split_hash": splits.test_hash,
+        "num_duplicates": splits.num_duplicates,
+        "split_sizes": {name: len(split) for name, split in splits.data.items()},
     }

@@ -24,6 +24,7 @@ from distill.args import DataArguments
 from distill.baseline import NAME, tfidf_baseline
 from distill.data import load_splits
 from distill.results import write_results
+from distill.runner import split_facts
 
 
 @dataclass
@@ -46,10 +47,7 @@ def main() -> None:
         "teacher": None,
         "dataset": data_args.dataset,
         "seed": baseline_args.seed,
-        "label_names": splits.label_names,
-        "test_split_hash": splits.test_hash,
-        "num_duplicates": splits.num_duplicates,
-        "split_sizes": {name: len(split) for name, split in splits.data.items()},
+        **split_facts(splits),
         "arguments": {**dataclasses.asdict(baseline_args), **dataclasses.asdict(data_args)},
     }
     path = write_results(baseline_args.output_dir, {**record, **metrics})
