@@ -7,12 +7,13 @@ after a crash continues where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from distill.args import DEFAULT_DATASET, DEFAULT_TEACHER_BASE
+from distill.args import DEFAULT_DATASET, DEFAULT_TEACHER_BASE, DataArguments
 from distill.layers import layers_name
 from distill.results import RESULTS_FILE
 
@@ -35,7 +36,18 @@ class ExperimentArguments:
     )
     lora_layers: list[str] = field(
         default_factory=lambda: ["even"],
-        metadata={"help": "Layer choices for LoRA students (`all`: 12 layers)."},
+        metadata={"help": "Layer choices for LoRA students (`all`: 12 layers; `none`: no LoRA runs)."},
+    )
+    teacher_seeds: list[int] = field(
+        default_factory=lambda: [42],
+        metadata={
+            "help": "Seeds of the fine-tuned teacher. Students distil from the first (in teacher/); "
+            "the others (teacher-seed-N/) measure the teacher's own spread."
+        },
+    )
+    baseline: bool = field(
+        default=True,
+        metadata={"help": "Also fit the TF-IDF + logistic regression reference on the same split."},
     )
     lora_kd: bool = field(default=False, metadata={"help": "Also train LoRA+KD students."})
 
@@ -76,24 +88,28 @@ def last_complete_checkpoint(output_dir: Path) -> Path | None:
 
 
 def plan(exp: ExperimentArguments, shared: Sequence[str]) -> list[PlannedRun]:
-    """Teacher, then each distilled student and LoRA student for every seed, all with `shared` flags."""
+    """Teacher, then each distilled student and LoRA student for every seed, then the teacher's other
+    seeds and the baseline, all with `shared` flags (the baseline with the data flags among them)."""
     root = Path(exp.output_root)
     teacher_dir = root / "teacher"
     common = ["--dataset", exp.dataset, *shared]
-    runs = [
+    teachers = [
         PlannedRun(
-            "teacher",
+            "teacher" if i == 0 else f"teacher seed {seed}",
             "train_teacher.py",
-            teacher_dir,
-            ["--model_name_or_path", exp.model_name_or_path, *common],
+            teacher_dir if i == 0 else root / f"teacher-seed-{seed}",
+            ["--model_name_or_path", exp.model_name_or_path, "--seed", str(seed), *common],
         )
+        for i, seed in enumerate(exp.teacher_seeds)
     ]
+    lora_layers = [s for s in exp.lora_layers if s != "none"]
     students: list[tuple[str, str, str, list[str]]] = [
         ("distill.py", f"student-{layers_name(s)}", s, []) for s in exp.strategies
     ]
-    students += [("lora.py", f"lora-{layers_name(s)}", s, []) for s in exp.lora_layers]
+    students += [("lora.py", f"lora-{layers_name(s)}", s, []) for s in lora_layers]
     if exp.lora_kd:
-        students += [("lora.py", f"lora-kd-{layers_name(s)}", s, ["--kd"]) for s in exp.lora_layers]
+        students += [("lora.py", f"lora-kd-{layers_name(s)}", s, ["--kd"]) for s in lora_layers]
+    runs = teachers[:1]
     for seed in exp.seeds:
         for script, name, layers, extra in students:
             runs.append(
@@ -104,4 +120,21 @@ def plan(exp: ExperimentArguments, shared: Sequence[str]) -> list[PlannedRun]:
                     ["--teacher", str(teacher_dir), "--layers", layers, "--seed", str(seed), *extra, *common],
                 )
             )
+    runs += teachers[1:]
+    if exp.baseline:
+        data = ["--dataset", exp.dataset, *data_flags(shared)]
+        runs.append(PlannedRun("baseline", "baseline.py", root / "baseline-tfidf", data))
     return runs
+
+
+def data_flags(flags: Sequence[str]) -> list[str]:
+    """The DataArguments flags (with their values) among `flags`: all the baseline accepts."""
+    names = {f"--{f.name}" for f in dataclasses.fields(DataArguments)}
+    kept: list[str] = []
+    keep = False
+    for flag in flags:
+        if flag.startswith("--"):
+            keep = flag.split("=", 1)[0] in names
+        if keep:
+            kept.append(flag)
+    return kept

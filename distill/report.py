@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 DISTILL_NAMES = {"odd": "Odd Layer", "even": "Even Layer", "top": "Top-K", "bottom": "Bottom-K"}
 A6_ROWS = {"Top-K": "Top-K (1-6)", "Bottom-K": "Bottom-K (7-12)", "Odd Layer": "Odd", "Even Layer": "Even"}
+VARIANT = " · "
 METRICS = ["train_loss", "eval_loss", "eval_accuracy", "eval_macro_f1", "test_accuracy", "test_macro_f1"]
 
 
@@ -34,17 +35,19 @@ class Report:
     markdown: str
 
 
-def load_runs(root: str | Path) -> list[dict[str, Any]]:
-    """Every finished run under `root`, with `run_dir` and `method_name` added; all on one test split."""
-    dirs = find_runs(root)
+def load_runs(roots: str | Path | Sequence[str | Path]) -> list[dict[str, Any]]:
+    """Every finished run under `roots`, with `run_dir` and `method_name` added; all on one test split."""
+    roots = [roots] if isinstance(roots, str | Path) else list(roots)
+    dirs = sorted({d.resolve(): d for root in roots for d in find_runs(root)}.values())
     if not dirs:
         raise UserError(
-            f"No finished runs under {root} (folders with a results.json). Train some first, "
-            "e.g. scripts/train_teacher.py and scripts/distill.py, or point --runs elsewhere."
+            f"No finished runs under {', '.join(map(str, roots))} (folders with a results.json). Train "
+            "some first, e.g. scripts/train_teacher.py and scripts/distill.py, or point --runs elsewhere."
         )
     runs = [{**read_results(d), "run_dir": str(d)} for d in dirs]
     for run in runs:
         run["method_name"] = method_name(run)
+    tag_class_weighting(runs)
     check_same_test_split(runs)
     return runs
 
@@ -62,6 +65,22 @@ def method_name(run: dict[str, Any]) -> str:
     if method == "distill":
         return DISTILL_NAMES.get(spec, f"Layers {spec.replace('-', ',')}")
     return f"{'LoRA+KD' if method == 'lora+kd' else 'LoRA'} ({spec.replace('-', ',')})"
+
+
+def tag_class_weighting(runs: list[dict[str, Any]]) -> None:
+    """When the neural runs mix weighted and unweighted cross-entropy, name each method's two kinds
+    apart ("Teacher · class-weighted", "Teacher · unweighted") instead of averaging them together."""
+    neural = [r for r in runs if r.get("method") != "baseline"]
+    if len({r.get("class_weights") is None for r in neural}) > 1:
+        for run in neural:
+            run["method_name"] += (
+                f"{VARIANT}{'unweighted' if run.get('class_weights') is None else 'class-weighted'}"
+            )
+
+
+def base_method(name: str) -> str:
+    """ "Even Layer" for "Even Layer · unweighted"."""
+    return name.split(VARIANT)[0]
 
 
 def check_same_test_split(runs: list[dict[str, Any]]) -> None:
@@ -103,8 +122,10 @@ def summarize(runs: list[dict[str, Any]]) -> pd.DataFrame:
 def a7_table(summary: pd.DataFrame, baselines: Sequence[str] = ()) -> pd.DataFrame:
     """Model Type | Training Loss | Test Set Performance, for Odd, Even, LoRA, and for reference the
     teacher and any baselines."""
-    students = [m for m in summary.index if m in ("Odd Layer", "Even Layer") or m.startswith("LoRA")]
-    references = [m for m in summary.index if m == "Teacher" or m in baselines]
+    students = [
+        m for m in summary.index if base_method(m) in ("Odd Layer", "Even Layer") or m.startswith("LoRA")
+    ]
+    references = [m for m in summary.index if base_method(m) == "Teacher" or m in baselines]
     return pd.DataFrame(
         [
             {
@@ -123,14 +144,15 @@ def a6_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "Student Layer": label,
+                "Student Layer": label + name.removeprefix(base),
                 "Training Loss": _pm(summary, name, "train_loss"),
                 "Validation Loss": _pm(summary, name, "eval_loss"),
                 "Validation Accuracy": _pm(summary, name, "eval_accuracy"),
                 "n": int(summary.loc[name, "n"]),
             }
-            for name, label in A6_ROWS.items()
-            if name in summary.index
+            for base, label in A6_ROWS.items()
+            for name in summary.index
+            if base_method(name) == base
         ]
     )
 
@@ -155,12 +177,13 @@ def full_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_report(root: str | Path) -> Report:
-    runs = load_runs(root)
+def build_report(roots: str | Path | Sequence[str | Path]) -> Report:
+    runs = load_runs(roots)
+    where = ", ".join(f"`{r}`" for r in ([roots] if isinstance(roots, str | Path) else roots))
     summary = summarize(runs)
     parts = [
         "# Results",
-        f"{len(runs)} runs under `{root}`, all on test split `{runs[0].get('test_split_hash')}`. "
+        f"{len(runs)} runs under {where}, all on test split `{runs[0].get('test_split_hash')}`. "
         "Figures are mean ± sample standard deviation over n runs (seeds). Training loss is each "
         "method's own objective (distillation: α·KL·T² + (1−α)·CE; LoRA and teacher: CE); validation "
         "loss is cross-entropy for every method.",
@@ -213,11 +236,12 @@ def _size_mb(run_dir: Path) -> float:
     return sum(p.stat().st_size for p in run_dir.glob("*.safetensors")) / 2**20
 
 
-def _method_order(name: str) -> tuple[int, str]:
+def _method_order(full_name: str) -> tuple[int, str]:
     """Teacher, the named layer choices, custom lists, LoRA, LoRA+KD, then baselines."""
+    name = base_method(full_name)
     rank = ["Teacher", "Top-K", "Bottom-K", "Odd Layer", "Even Layer"]
     if name in rank:
-        return rank.index(name), name
+        return rank.index(name), full_name
     kind = (
         3
         if name.startswith("LoRA+KD")
@@ -227,7 +251,7 @@ def _method_order(name: str) -> tuple[int, str]:
         if name.startswith("Layers")
         else 4
     )
-    return len(rank) + kind, name
+    return len(rank) + kind, full_name
 
 
 def confusion_sum(runs: list[dict[str, Any]]) -> dict[str, np.ndarray]:

@@ -2,8 +2,10 @@
 
     python scripts/compare.py --runs outputs --output_dir outputs/report
 
-Every folder under --runs with a results.json is a run; runs are grouped by method and summarised
-over seeds (mean ± std, n). Runs tested on a different test split than the teacher's are refused.
+Every folder under --runs (one or more folders) with a results.json is a run; runs are grouped by
+method and summarised over seeds (mean ± std, n). When they mix weighted and unweighted
+cross-entropy (--class_weights), each method's two kinds are reported apart. Runs tested on a
+different test split than the teacher's are refused.
 """
 
 import sys
@@ -24,7 +26,10 @@ from distill.report import build_report, write_report
 
 @dataclass
 class CompareArguments:
-    runs: str = field(default="outputs", metadata={"help": "Folder searched for runs (their results.json)."})
+    runs: list[str] = field(
+        default_factory=lambda: ["outputs"],
+        metadata={"help": "Folder(s) searched for runs (their results.json)."},
+    )
     output_dir: str = field(default="outputs/report", metadata={"help": "Where the report goes."})
 
 

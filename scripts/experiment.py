@@ -35,6 +35,8 @@ def main() -> None:
         return_remaining_strings=True
     )
     cli.setup_logging()
+    if any(flag.split("=", 1)[0] == "--seed" for flag in shared):
+        raise UserError("Give seeds with --seeds (students) and --teacher_seeds, not --seed.")
     runs = plan(exp, shared)
     for i, run in enumerate(runs, 1):
         prefix = f"[{i}/{len(runs)}] {run.name}"

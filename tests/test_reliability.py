@@ -225,7 +225,7 @@ def test_a_killed_experiment_skips_finished_runs_and_resumes_the_interrupted_one
         "--save_strategy", "steps", "--save_steps", "2", "--report_to", "none", "--disable_tqdm", "true",
         "--log_level", "info",
     ]  # fmt: skip
-    # Killed, with its running child, once the student (the second of three runs) has a checkpoint.
+    # Killed, with its running child, once the student (the second of four runs) has a checkpoint.
     student = root / "student-even" / "seed-1"
     checkpoint = kill_at_first_checkpoint(command, student, 4, tmp_path / "killed.log")
     assert checkpoint is not None, "the student finished before it could be killed\n" + log_tail(
@@ -237,7 +237,7 @@ def test_a_killed_experiment_skips_finished_runs_and_resumes_the_interrupted_one
     done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    assert "[1/3] teacher: done already" in output
+    assert "[1/4] teacher: done already" in output
     assert (root / "teacher" / "results.json").read_text() == teacher_results  # not trained again
     assert re.search(
         rf"Resuming training from checkpoint with epoch \d+ and global step {step(checkpoint)}\b", output
@@ -246,6 +246,7 @@ def test_a_killed_experiment_skips_finished_runs_and_resumes_the_interrupted_one
         history = json.loads((run_dir / "results.json").read_text())["log_history"]
         assert max(entry["step"] for entry in history) == 4
     assert (root / "report" / "results.md").exists()
+    assert (root / "baseline-tfidf" / "results.json").exists()
 
 
 def test_experiment_does_not_resume_from_a_checkpoint_cut_short(tmp_path):

@@ -11,7 +11,9 @@ from distill.results import write_results
 LABELS = ["hate_speech", "offensive_language", "neither"]
 
 
-def fake_run(root, name, method, layers_spec, seed, macro_f1, *, split="abc", layers=None):
+def fake_run(
+    root, name, method, layers_spec, seed, macro_f1, *, split="abc", layers=None, class_weights=None
+):
     write_results(
         root / name,
         {
@@ -19,6 +21,7 @@ def fake_run(root, name, method, layers_spec, seed, macro_f1, *, split="abc", la
             "layers": layers,
             "seed": seed,
             "test_split_hash": split,
+            "class_weights": class_weights,
             "label_names": LABELS,
             "arguments": {"layers": layers_spec},
             "train_loss": 0.5 + seed / 10,
@@ -112,3 +115,27 @@ def test_runs_on_another_test_split_are_refused(runs):
     fake_run(runs, "stray", "distill", "odd", 9, 0.9, split="zzz")
     with pytest.raises(UserError, match=r"different test split.*stray"):
         load_runs(runs)
+
+
+def test_weighted_and_unweighted_runs_are_reported_apart_across_several_roots(tmp_path):
+    weighted, unweighted = tmp_path / "experiment", tmp_path / "unweighted"
+    for seed, f1 in [(1, 0.70), (2, 0.74)]:
+        fake_run(weighted, f"teacher-{seed}", "teacher", None, seed, f1, class_weights=[5.0, 0.4, 2.0])
+        fake_run(weighted, f"even-{seed}", "distill", "even", seed, f1 - 0.02, class_weights=[5.0, 0.4, 2.0])
+        fake_run(unweighted, f"teacher-{seed}", "teacher", None, seed, f1 - 0.1)
+        fake_run(unweighted, f"even-{seed}", "distill", "even", seed, f1 - 0.12)
+    fake_run(weighted, "baseline-tfidf", "baseline", None, 42, 0.72)
+
+    report = build_report([weighted, unweighted])
+    s = report.summary
+    assert s.loc["Teacher · class-weighted", "test_macro_f1_mean"] == pytest.approx(0.72)
+    assert s.loc["Teacher · unweighted", "test_macro_f1_mean"] == pytest.approx(0.62)
+    assert s.loc["Even Layer · unweighted", "n"] == 2
+    assert "Baseline" in s.index  # a baseline keeps its own name, untagged
+    a6 = report.markdown.split("## A6")[1].split("## All")[0]
+    assert "| Even · class-weighted |" in a6 and "| Even · unweighted |" in a6
+    a7 = report.markdown.split("## A7")[1].split("## A6")[0]
+    assert "| Teacher · unweighted |" in a7
+
+    # One kind of weighting only: plain names, as in a single experiment.
+    assert "Teacher" in build_report(weighted).summary.index
