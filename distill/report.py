@@ -106,6 +106,7 @@ def summarize(runs: list[dict[str, Any]]) -> pd.DataFrame:
         row["num_parameters"] = run.get("num_parameters")
         row["trainable_parameters"] = run.get("trainable_parameters")
         row["size_mb"] = _size_mb(Path(run["run_dir"]))
+        row["train_minutes"] = (run.get("train_runtime") or float("nan")) / 60
         rows.append(row)
     frame = pd.DataFrame(rows)
     numeric = [c for c in frame.columns if c not in ("method", "seed", "run_dir")]
@@ -168,6 +169,7 @@ def full_table(summary: pd.DataFrame) -> pd.DataFrame:
             "Parameters": f"{summary.loc[name, 'num_parameters_mean']:,.0f}",
             "Trainable": f"{summary.loc[name, 'trainable_parameters_mean']:,.0f}",
             "Size (MB)": f"{summary.loc[name, 'size_mb_mean']:.1f}",
+            "Train (min)": _minutes(summary.loc[name, "train_minutes_mean"]),
             "Test accuracy": _pm(summary, name, "test_accuracy"),
             "Test macro-F1": _pm(summary, name, "test_macro_f1"),
         }
@@ -230,6 +232,10 @@ def _pm(summary: pd.DataFrame, name: str, metric: str) -> str:
     if pd.isna(mean):
         return "-"
     return f"{mean:.4f}" if pd.isna(std) else f"{mean:.4f} ± {std:.4f}"
+
+
+def _minutes(value: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.1f}"
 
 
 def _size_mb(run_dir: Path) -> float:
