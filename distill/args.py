@@ -161,11 +161,13 @@ class RunArguments(TrainingArguments):
         default=False,
         metadata={"help": "Allow replacing a finished run (a folder with results.json) in --output_dir."},
     )
+    # Balanced by default: unweighted, the measured teachers and students never predicted the rare
+    # hate-speech class (F1 0.0), and balanced weights raised macro-F1 by about 0.1 (README, Results).
     class_weights: str = field(
-        default="none",
+        default="balanced",
         metadata={
-            "help": "Per-class weights of the training cross-entropy: none, balanced (from the training "
-            "split's label counts), or one positive number per class, e.g. 4,1,1."
+            "help": "Per-class weights of the training cross-entropy: balanced (n / (classes * count) "
+            "from the training split's label counts), none, or one positive number per class, e.g. 4,1,1."
         },
     )
 
