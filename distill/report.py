@@ -200,13 +200,14 @@ def build_report(roots: str | Path | Sequence[str | Path]) -> Report:
 
 
 def write_report(report: Report, output_dir: str | Path) -> list[Path]:
-    """results.md, results.csv, results.json and the PNG plots, each written atomically."""
+    """results.md, results.csv, summary.json and the PNG plots, each written atomically. (Not
+    results.json: that name marks a run, and a report often sits inside the folder of its runs.)"""
     out = Path(output_dir)
     table = report.summary.reset_index()
     written = [
         atomic_write(out / "results.md", report.markdown),
         atomic_write(out / "results.csv", table.to_csv(index=False)),
-        atomic_write(out / "results.json", json.dumps(json.loads(table.to_json(orient="records")), indent=2)),
+        atomic_write(out / "summary.json", json.dumps(json.loads(table.to_json(orient="records")), indent=2)),
     ]
     from distill import plots  # matplotlib only when plotting
 

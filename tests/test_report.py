@@ -93,7 +93,7 @@ def test_report_files_and_readable_plots(runs, tmp_path):
     assert {
         "results.md",
         "results.csv",
-        "results.json",
+        "summary.json",
         "loss_curves.png",
         "confusion_matrices.png",
         "macro_f1.png",
@@ -102,7 +102,7 @@ def test_report_files_and_readable_plots(runs, tmp_path):
         if path.suffix == ".png":
             with Image.open(path) as image:
                 assert image.size[0] > 300 and image.size[1] > 200
-    rows = json.loads((tmp_path / "report" / "results.json").read_text())
+    rows = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert {r["method"] for r in rows} >= {"Teacher", "Odd Layer", "LoRA (even)"}
 
 
@@ -139,3 +139,9 @@ def test_weighted_and_unweighted_runs_are_reported_apart_across_several_roots(tm
 
     # One kind of weighting only: plain names, as in a single experiment.
     assert "Teacher" in build_report(weighted).summary.index
+
+
+def test_a_report_written_inside_its_runs_folder_is_not_read_back_as_a_run(runs):
+    write_report(build_report(runs), runs / "report")
+    again = build_report(runs)  # e.g. compare.py re-run after experiment.py wrote outputs/report
+    assert len(again.runs) == len(build_report(runs).runs) == 17
