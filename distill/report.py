@@ -37,7 +37,7 @@ class Report:
 
 def load_runs(roots: str | Path | Sequence[str | Path]) -> list[dict[str, Any]]:
     """Every finished run under `roots`, with `run_dir` and `method_name` added; all on one test split."""
-    roots = [roots] if isinstance(roots, str | Path) else list(roots)
+    roots = _as_list(roots)
     dirs = sorted({d.resolve(): d for root in roots for d in find_runs(root)}.values())
     if not dirs:
         raise UserError(
@@ -181,7 +181,7 @@ def full_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 def build_report(roots: str | Path | Sequence[str | Path]) -> Report:
     runs = load_runs(roots)
-    where = ", ".join(f"`{r}`" for r in ([roots] if isinstance(roots, str | Path) else roots))
+    where = ", ".join(f"`{r}`" for r in _as_list(roots))
     summary = summarize(runs)
     parts = [
         "# Results",
@@ -233,6 +233,11 @@ def _pm(summary: pd.DataFrame, name: str, metric: str) -> str:
     if pd.isna(mean):
         return "-"
     return f"{mean:.4f}" if pd.isna(std) else f"{mean:.4f} ± {std:.4f}"
+
+
+def _as_list(roots: str | Path | Sequence[str | Path]) -> list[str | Path]:
+    """One folder or several, as a list: what --runs may name."""
+    return [roots] if isinstance(roots, str | Path) else list(roots)
 
 
 def _minutes(value: float) -> str:
