@@ -31,7 +31,8 @@ SCRIPTS = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    exp, shared = HfArgumentParser(ExperimentArguments).parse_args_into_dataclasses(
+    # No abbreviations: unknown flags go to every run, so `--seed` must not silently mean `--seeds`.
+    exp, shared = HfArgumentParser(ExperimentArguments, allow_abbrev=False).parse_args_into_dataclasses(
         return_remaining_strings=True
     )
     cli.setup_logging()

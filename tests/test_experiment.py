@@ -1,5 +1,8 @@
 from pathlib import Path
 
+import pytest
+from conftest import run_script
+
 from distill.experiment import ExperimentArguments, data_flags, plan
 
 SHARED = [
@@ -62,3 +65,12 @@ def test_data_flags_keeps_data_arguments_with_their_values():
         "8",
     ]
     assert data_flags(flags) == ["--class_names", "a", "b", "--split_seed=3", "--max_length", "8"]
+
+
+def test_experiment_refuses_a_shared_seed_before_training(tmp_path, capsys):
+    # --seed would be passed to every run and give all students one seed; it must name --seeds.
+    with pytest.raises(SystemExit) as exit_info:
+        run_script("experiment", "--output_root", tmp_path / "out", "--seeds", "1", "--seed", "3")
+    assert exit_info.value.code == 2
+    assert "--seeds (students) and --teacher_seeds, not --seed" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
