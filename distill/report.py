@@ -179,6 +179,57 @@ def full_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def class_weight_table(runs: list[dict[str, Any]]) -> pd.DataFrame:
+    """Each method trained both with and without class weights: both kinds, then the change
+    (class-weighted minus unweighted) over the seeds the two kinds share, on accuracy, macro-F1 and
+    the rarest training class (the one the weights lift most). Baselines follow as references.
+    Empty unless the runs mix the two kinds."""
+    neural = [r for r in runs if r.get("method") != "baseline"]
+    weighted = [r for r in neural if r.get("class_weights") is not None]
+    if not weighted or len(weighted) == len(neural):
+        return pd.DataFrame()
+    rare = _rarest_class(weighted)
+    columns = {
+        "Test accuracy": "test_accuracy",
+        "Test macro-F1": "test_macro_f1",
+        f"F1 {rare}": f"test_f1_{rare}",
+        f"Recall {rare}": f"test_recall_{rare}",
+    }
+    methods: dict[str, dict[bool, list[dict[str, Any]]]] = {}
+    for run in neural:
+        kinds = methods.setdefault(base_method(run["method_name"]), {True: [], False: []})
+        kinds[run.get("class_weights") is not None].append(run)
+    rows = []
+    for name in sorted(methods, key=_method_order):
+        with_, without = methods[name][True], methods[name][False]
+        if not with_ or not without:
+            continue
+        for kind, group in (("class-weighted", with_), ("unweighted", without)):
+            values = {c: _mean_std([r.get(m) for r in group]) for c, m in columns.items()}
+            rows.append({"Method": name, "Class weights": kind, "n": len(group), **values})
+        with_seed, without_seed = ({r.get("seed"): r for r in g} for g in (with_, without))
+        shared = sorted(s for s in with_seed.keys() & without_seed.keys() if s is not None)
+        by_seed = [(with_seed[s], without_seed[s]) for s in shared]
+        rows.append(
+            {
+                "Method": name,
+                "Class weights": "change, same seeds",
+                "n": len(by_seed),
+                **{
+                    c: _mean_std([_diff(w.get(m), u.get(m)) for w, u in by_seed], sign=True)
+                    for c, m in columns.items()
+                },
+            }
+        )
+    for run in runs:
+        if run.get("method") == "baseline":
+            values = {c: _mean_std([run.get(m)]) for c, m in columns.items()}
+            rows.append(
+                {"Method": f"{run['method_name']} (reference)", "Class weights": "balanced", "n": 1, **values}
+            )
+    return pd.DataFrame(rows)
+
+
 def build_report(roots: str | Path | Sequence[str | Path]) -> Report:
     runs = load_runs(roots)
     where = ", ".join(f"`{r}`" for r in _as_list(roots))
@@ -196,6 +247,14 @@ def build_report(roots: str | Path | Sequence[str | Path]) -> Report:
         "## All methods",
         markdown_table(full_table(summary)),
     ]
+    weighting = class_weight_table(runs)
+    if not weighting.empty:
+        parts += [
+            "## Class weights: with and without",
+            "The change is class-weighted minus unweighted, mean ± std over the seeds both kinds were "
+            "run with. The class shown is the rarest in training: the one the weights lift most.",
+            markdown_table(weighting),
+        ]
     return Report(summary, runs, "\n\n".join(parts) + "\n")
 
 
@@ -233,6 +292,27 @@ def _pm(summary: pd.DataFrame, name: str, metric: str) -> str:
     if pd.isna(mean):
         return "-"
     return f"{mean:.4f}" if pd.isna(std) else f"{mean:.4f} ± {std:.4f}"
+
+
+def _mean_std(values: Sequence[Any], *, sign: bool = False) -> str:
+    """ "mean ± std" of the values present ("-" if none), signed for changes."""
+    present = [float(v) for v in values if v is not None]
+    if not present:
+        return "-"
+    text = f"{np.mean(present):+.4f}" if sign else f"{np.mean(present):.4f}"
+    return text if len(present) == 1 else f"{text} ± {np.std(present, ddof=1):.4f}"
+
+
+def _diff(a: Any, b: Any) -> float | None:
+    return None if a is None or b is None else float(a) - float(b)
+
+
+def _rarest_class(weighted_runs: list[dict[str, Any]]) -> str:
+    """The class with the largest training weight, by name where the runs record label names."""
+    run = weighted_runs[0]
+    index = int(np.argmax(run["class_weights"]))
+    names = run.get("label_names") or []
+    return str(names[index]) if index < len(names) else str(index)
 
 
 def _as_list(roots: str | Path | Sequence[str | Path]) -> list[str | Path]:

@@ -31,6 +31,7 @@ def fake_run(
             "test_accuracy": 0.9,
             "test_macro_f1": macro_f1,
             "test_f1_hate_speech": macro_f1 / 2,
+            "test_recall_hate_speech": macro_f1 / 4,
             "num_parameters": 1000,
             "trainable_parameters": 1000 if method != "lora" else 30,
             "test_confusion_matrix": [[1, 1, 0], [0, 5, 1], [0, 1, 3]],
@@ -139,6 +140,36 @@ def test_weighted_and_unweighted_runs_are_reported_apart_across_several_roots(tm
 
     # One kind of weighting only: plain names, as in a single experiment.
     assert "Teacher" in build_report(weighted).summary.index
+
+
+def test_class_weight_section_pairs_seeds_and_shows_the_rarest_class(tmp_path):
+    weighted, unweighted = tmp_path / "experiment", tmp_path / "unweighted"
+    # Neither class is first in the label order, so the section must find the rarest by its weight.
+    weights = [1.0, 0.4, 6.0]
+    for seed, f1 in [(1, 0.70), (2, 0.74), (3, 0.90)]:
+        fake_run(weighted, f"teacher-{seed}", "teacher", None, seed, f1, class_weights=weights)
+    for seed in (1, 2):  # seed 3 has no unweighted twin, so it is left out of the change
+        fake_run(unweighted, f"teacher-{seed}", "teacher", None, seed, 0.60 - seed / 100)
+    fake_run(weighted, "odd", "distill", "odd", 1, 0.7, class_weights=weights)  # weighted only: no rows
+    fake_run(weighted, "baseline-tfidf", "baseline", None, 42, 0.72)
+
+    section = build_report([weighted, unweighted]).markdown.split("## Class weights")[1]
+    header, _, *rows = [line for line in section.splitlines() if line.startswith("|")]
+    assert header.split(" | ")[-2:] == ["F1 neither", "Recall neither |"]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    assert [row[:3] for row in cells] == [
+        ["Teacher", "class-weighted", "3"],
+        ["Teacher", "unweighted", "2"],
+        ["Teacher", "change, same seeds", "2"],
+        ["Baseline (reference)", "balanced", "1"],
+    ]
+    # Changes per seed: 0.70 - 0.59 = 0.11 and 0.74 - 0.58 = 0.16; mean 0.135, sample std 0.0354.
+    assert cells[2][4] == "+0.1350 ± 0.0354"
+    assert cells[0][4] == "0.7800 ± 0.1058"
+    assert cells[3][4] == "0.7200"
+
+    # Runs of one kind only: no such section.
+    assert "## Class weights" not in build_report(weighted).markdown
 
 
 def test_a_report_written_inside_its_runs_folder_is_not_read_back_as_a_run(runs):
