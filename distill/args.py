@@ -157,6 +157,13 @@ class RunArguments(TrainingArguments):
     logging_steps: float = field(
         default=10, metadata={"help": "Log the training loss every this many steps."}
     )
+    # Pinned memory only speeds up copies to an accelerator; without one torch warns on every loader.
+    dataloader_pin_memory: bool = field(
+        default=torch.accelerator.is_available(),
+        metadata={
+            "help": "Pin batches in memory for faster copies to the GPU (default: on when there is one)."
+        },
+    )
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "Allow replacing a finished run (a folder with results.json) in --output_dir."},
