@@ -66,16 +66,20 @@ def confusion_matrices(runs: list[dict[str, Any]], path: Path) -> Path:
 
 def macro_f1_bars(summary: pd.DataFrame, path: Path) -> Path:
     """Test macro-F1 by method with ± one standard deviation over seeds."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
     means = summary["test_macro_f1_mean"]
     stds = summary["test_macro_f1_std"].fillna(0)
-    ax.bar(range(len(means)), means, yerr=stds, capsize=3, color="#4c72b0")
-    ax.set_xticks(
+    # Horizontal bars, top to bottom in report order: long names like "Even Layer · unweighted" stay legible.
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.4 * len(means)))
+    ax.barh(range(len(means)), means, xerr=stds, capsize=3, color="#4c72b0")
+    ax.set_yticks(
         range(len(means)),
-        [f"{m}\n(n={int(n)})" for m, n in zip(means.index, summary["n"], strict=True)],
-        fontsize=7,
+        [f"{m} (n={int(n)})" for m, n in zip(means.index, summary["n"], strict=True)],
+        fontsize=8,
     )
-    ax.set(ylabel="test macro-F1", title="Test macro-F1 by method (mean ± std over seeds)", ylim=(0, 1))
+    ax.invert_yaxis()
+    for y, (mean, std) in enumerate(zip(means, stds, strict=True)):
+        ax.text(mean + std + 0.01, y, f"{mean:.3f}", va="center", fontsize=7)
+    ax.set(xlabel="test macro-F1", title="Test macro-F1 by method (mean ± std over seeds)", xlim=(0, 1))
     return _save(fig, path)
 
 
