@@ -48,6 +48,7 @@ def load_runs(roots: str | Path | Sequence[str | Path]) -> list[dict[str, Any]]:
     for run in runs:
         run["method_name"] = method_name(run)
     tag_class_weighting(runs)
+    tag_learning_rate(runs)
     check_same_test_split(runs)
     return runs
 
@@ -76,6 +77,23 @@ def tag_class_weighting(runs: list[dict[str, Any]]) -> None:
             run["method_name"] += (
                 f"{VARIANT}{'unweighted' if run.get('class_weights') is None else 'class-weighted'}"
             )
+
+
+def tag_learning_rate(runs: list[dict[str, Any]]) -> None:
+    """Name a method's runs apart by learning rate when they differ ("LoRA (even) · lr 0.0005"), so
+    a learning-rate search is reported per rate rather than averaged into one row."""
+    rates: dict[str, set[float | None]] = {}
+    for run in runs:
+        rates.setdefault(run["method_name"], set()).add(_learning_rate(run))
+    for run in runs:
+        rate = _learning_rate(run)
+        if len(rates[run["method_name"]]) > 1 and rate is not None:
+            run["method_name"] += f"{VARIANT}lr {rate:g}"
+
+
+def _learning_rate(run: dict[str, Any]) -> float | None:
+    rate = run.get("arguments", {}).get("training", {}).get("learning_rate")
+    return None if rate is None else float(rate)
 
 
 def base_method(name: str) -> str:

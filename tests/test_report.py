@@ -12,7 +12,7 @@ LABELS = ["hate_speech", "offensive_language", "neither"]
 
 
 def fake_run(
-    root, name, method, layers_spec, seed, macro_f1, *, split="abc", layers=None, class_weights=None
+    root, name, method, layers_spec, seed, macro_f1, *, split="abc", layers=None, class_weights=None, lr=5e-5
 ):
     write_results(
         root / name,
@@ -23,7 +23,7 @@ def fake_run(
             "test_split_hash": split,
             "class_weights": class_weights,
             "label_names": LABELS,
-            "arguments": {"layers": layers_spec},
+            "arguments": {"layers": layers_spec, "training": {"learning_rate": lr}},
             "train_loss": 0.5 + seed / 10,
             "eval_loss": 0.4,
             "eval_accuracy": 0.8,
@@ -170,6 +170,16 @@ def test_class_weight_section_pairs_seeds_and_shows_the_rarest_class(tmp_path):
 
     # Runs of one kind only: no such section.
     assert "## Class weights" not in build_report(weighted).markdown
+
+
+def test_runs_of_one_method_at_several_learning_rates_get_a_row_each(runs, tmp_path):
+    search = tmp_path / "lora-lr"
+    for seed, f1 in [(1, 0.64), (2, 0.66)]:
+        fake_run(search, f"lora-even/seed-{seed}", "lora", "even", seed, f1, lr=5e-4)
+    s = build_report([runs, search]).summary
+    assert s.loc["LoRA (even) · lr 5e-05", "n"] == 3  # the fixture's LoRA runs
+    assert s.loc["LoRA (even) · lr 0.0005", "test_macro_f1_mean"] == pytest.approx(0.65)
+    assert "Odd Layer" in s.index  # one learning rate: the plain name
 
 
 def test_a_report_written_inside_its_runs_folder_is_not_read_back_as_a_run(runs):
