@@ -26,7 +26,10 @@ def loss_curves(runs: list[dict[str, Any]], path: Path) -> Path:
             steps, losses = zip(*points, strict=True)
             ax.plot(steps, losses, label=f"{run['method_name']} (seed {run.get('seed')})", linewidth=1)
     ax.set(xlabel="step", ylabel="training loss", title="Training loss")
-    ax.legend(fontsize=6, ncol=2)
+    if ax.lines:
+        ax.legend(fontsize=6, ncol=2)
+    else:  # every run was shorter than --logging_steps
+        ax.text(0.5, 0.5, "no training loss was logged", ha="center", va="center", transform=ax.transAxes)
     return _save(fig, path)
 
 
