@@ -306,10 +306,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def _pm(summary: pd.DataFrame, name: str, metric: str) -> str:
-    mean, std = summary.loc[name, f"{metric}_mean"], summary.loc[name, f"{metric}_std"]
-    if pd.isna(mean):
-        return "-"
-    return f"{mean:.4f}" if pd.isna(std) else f"{mean:.4f} ± {std:.4f}"
+    return _format(summary.loc[name, f"{metric}_mean"], summary.loc[name, f"{metric}_std"])
 
 
 def _mean_std(values: Sequence[Any], *, sign: bool = False) -> str:
@@ -317,8 +314,16 @@ def _mean_std(values: Sequence[Any], *, sign: bool = False) -> str:
     present = [float(v) for v in values if v is not None]
     if not present:
         return "-"
-    text = f"{np.mean(present):+.4f}" if sign else f"{np.mean(present):.4f}"
-    return text if len(present) == 1 else f"{text} ± {np.std(present, ddof=1):.4f}"
+    std = float(np.std(present, ddof=1)) if len(present) > 1 else float("nan")
+    return _format(float(np.mean(present)), std, sign=sign)
+
+
+def _format(mean: float, std: float, *, sign: bool = False) -> str:
+    """ "0.7212 ± 0.0062"; the mean alone without a std (one run), "-" without a mean."""
+    if pd.isna(mean):
+        return "-"
+    text = f"{mean:+.4f}" if sign else f"{mean:.4f}"
+    return text if pd.isna(std) else f"{text} ± {std:.4f}"
 
 
 def _diff(a: Any, b: Any) -> float | None:
