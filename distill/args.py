@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -10,7 +11,9 @@ import torch
 from transformers import TrainingArguments
 
 from distill.errors import UserError
-from distill.hub import REPO_ID
+from distill.hub import REPO_ID, hub_token
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DATASET = "tdavidson/hate_speech_offensive"
 DEFAULT_TEACHER_BASE = "bert-base-uncased"
@@ -177,6 +180,13 @@ class RunArguments(TrainingArguments):
             "from the training split's label counts), none, or one positive number per class, e.g. 4,1,1."
         },
     )
+    # Set from the flags in __post_init__, never parsed.
+    precision: str = field(
+        init=False, default="fp32", metadata={"help": "The precision training runs in: bf16, fp16 or fp32."}
+    )
+    publish_to_hub: bool = field(
+        init=False, default=False, metadata={"help": "Upload the finished run once (--push_to_hub)."}
+    )
 
     def __post_init__(self) -> None:
         if self.label_names not in (None, ["labels"]):
@@ -189,14 +199,49 @@ class RunArguments(TrainingArguments):
             raise UserError(
                 "--push_to_hub needs --hub_model_id NAMESPACE/NAME, such as your-name/toxic-even-student."
             )
+        if self.push_to_hub:
+            hub_token(self.hub_token)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.accelerator.is_available():
             # Accelerate runs CPU processes data-parallel only with use_cpu; without it each of
             # `torch.distributed.run --nproc_per_node N` would silently train alone.
             self.use_cpu = True
+        # One publishing path: the card and one upload of the finished folder (distill.hub.publish).
+        # The Trainer's own push would upload every checkpoint, and for LoRA copy the adapter's files
+        # beside the merged weights, where from_pretrained would read the folder as teacher + adapter.
+        self.publish_to_hub, self.push_to_hub = self.push_to_hub, False
+        fallback = self._reduced_precision_without_hardware()
         output_dir_given = self.output_dir is not None
         # Selecting a checkpoint needs both evaluation and checkpoints; without them the last model is kept.
         if self.save_strategy == "no" or self.eval_strategy == "no":
             self.load_best_model_at_end = False
         super().__post_init__()
+        if fallback:
+            self.mixed_precision = "no"  # also over ACCELERATE_MIXED_PRECISION, which the Trainer reads
+        self.precision = {"bf16": "bf16", "fp16": "fp16"}.get(self.mixed_precision, "fp32")
         if not output_dir_given:
             self.output_dir = None  # the script picks a default that names the run
+
+    def _reduced_precision_without_hardware(self) -> str | None:
+        """Turn off bf16/fp16 where no CUDA device runs it fast, and say so; return what was asked for.
+
+        Asked for by --bf16/--fp16 or by `accelerate launch` (its config or --mixed_precision, passed
+        on as ACCELERATE_MIXED_PRECISION). A CPU without bf16 units emulates it, many times slower.
+        """
+        asked = (
+            "fp16"
+            if self.fp16
+            else "bf16"
+            if self.bf16
+            else os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
+        )
+        if asked not in ("bf16", "fp16") or _runs_fast(asked, self.use_cpu):
+            return None
+        self.bf16 = self.fp16 = False
+        logger.warning("%s was asked for, but there is no CUDA device that runs it: training in fp32.", asked)
+        return asked
+
+
+def _runs_fast(precision: str, use_cpu: bool) -> bool:
+    if use_cpu or not torch.cuda.is_available():
+        return False
+    return precision == "fp16" or torch.cuda.is_bf16_supported()

@@ -13,8 +13,18 @@ from huggingface_hub import ModelCard, ModelCardData
 from distill.errors import UserError
 from distill.results import atomic_write, read_results
 
-# Never uploaded: intermediate checkpoints, temporary files, pickled trainer state.
-IGNORE = ["checkpoint-*", "checkpoint-*/**", ".*", "*.tmp", "training_args.bin"]
+# Never uploaded: intermediate checkpoints, temporary files, pickled trainer state, and adapter files
+# at the root, where from_pretrained would load the folder as base model + adapter instead of the
+# merged student (a LoRA run keeps its adapter in adapter/).
+IGNORE = [
+    "checkpoint-*",
+    "checkpoint-*/**",
+    ".*",
+    "*.tmp",
+    "training_args.bin",
+    "adapter_config.json",
+    "adapter_model.*",
+]
 REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 LIMITATIONS = """\
 - Trained on the Davidson et al. (2017) corpus of English tweets, whose labels separate *hate speech*
@@ -163,13 +173,7 @@ def publish(
     plan = upload_plan(run_dir)
     if dry_run:
         return plan
-    token = token or os.environ.get("HF_TOKEN") or _saved_token()
-    if not token:
-        raise UserError("No Hugging Face token: pass --token, set HF_TOKEN, or run `hf auth login`.")
-    if not token.startswith("hf_"):
-        raise UserError(
-            "That Hugging Face token is malformed (tokens start with `hf_`): create one at https://huggingface.co/settings/tokens."
-        )
+    token = hub_token(token)
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -193,6 +197,18 @@ def publish(
     except OSError as err:  # offline, DNS, connection refused
         raise UserError(f"Cannot reach the Hugging Face Hub to upload {repo_id}: {err}") from err
     return plan
+
+
+def hub_token(token: str | None = None) -> str:
+    """The token to upload with: the one given, else HF_TOKEN, else the one `hf auth login` saved."""
+    token = token or os.environ.get("HF_TOKEN") or _saved_token()
+    if not token:
+        raise UserError("No Hugging Face token: pass --token, set HF_TOKEN, or run `hf auth login`.")
+    if not token.startswith("hf_"):
+        raise UserError(
+            "That Hugging Face token is malformed (tokens start with `hf_`): create one at https://huggingface.co/settings/tokens."
+        )
+    return token
 
 
 def _saved_token() -> str | None:

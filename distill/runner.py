@@ -16,19 +16,30 @@ from transformers import (
     PreTrainedTokenizerBase,
     Trainer,
     TrainingArguments,
+    enable_full_determinism,
+    set_seed,
 )
 
 from distill.args import DataArguments
 from distill.data import Splits, load_splits, tokenize
 from distill.errors import UserError
 from distill.layers import num_layers, parse_layers
-from distill.losses import class_weights
 from distill.metrics import confusion, make_compute_metrics
 from distill.models import count_parameters, load_teacher, load_tokenizer, model_label_names
 from distill.results import RESULTS_FILE, write_results
 from distill.teacher_cache import with_teacher_logits
 
 logger = logging.getLogger(__name__)
+
+
+def seed_run(training_args: TrainingArguments) -> None:
+    """Seed Python, NumPy and torch before any model is built, as run_glue.py does: a new
+    classification head and LoRA's adapters draw their initial weights from it, and the Trainer
+    seeds only later. With --full_determinism, also make torch's kernels deterministic."""
+    if training_args.full_determinism:
+        enable_full_determinism(training_args.seed)
+    else:
+        set_seed(training_args.seed)
 
 
 @dataclasses.dataclass
@@ -76,19 +87,13 @@ def attach_teacher_logits(
             max_length,
             cache_dir,
             batch_size=training_args.per_device_eval_batch_size,
+            precision=getattr(training_args, "precision", "fp32"),
         )
 
 
-def trainer_inputs(
-    data: DatasetDict,
-    tokenizer: PreTrainedTokenizerBase,
-    label_names: list[str],
-    class_weights_spec: str = "none",
-) -> dict:
-    """The (ClassWeighted)Trainer arguments every run shares: data, dynamic padding, metrics, and class
-    weights computed from the training split alone."""
+def trainer_inputs(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, label_names: list[str]) -> dict:
+    """The Trainer arguments every run shares: data, dynamic padding and metrics."""
     return {
-        "class_weights": class_weights(data["train"]["labels"], len(label_names), class_weights_spec),
         "train_dataset": data["train"],
         "eval_dataset": data["validation"],
         "processing_class": tokenizer,
@@ -121,9 +126,8 @@ def train_and_evaluate(
             np.asarray(prediction.label_ids), np.argmax(logits, -1), logits.shape[-1]
         ),
         "best_checkpoint": trainer.state.best_model_checkpoint,
-        "class_weights": weights.tolist()
-        if (weights := getattr(trainer, "class_weights", None)) is not None
-        else None,
+        # What ran, read from the accelerator: flags, accelerate config and environment all end there.
+        "precision": {"bf16": "bf16", "fp16": "fp16"}.get(str(trainer.accelerator.mixed_precision), "fp32"),
         "num_parameters": num_parameters,
         "trainable_parameters": trainable_parameters,
         "log_history": trainer.state.log_history,
@@ -141,9 +145,10 @@ def check_output_dir(training_args: TrainingArguments) -> None:
 
 
 def save_run(output_dir: str, results: dict, training_args: TrainingArguments) -> Path:
-    """Write results.json; with --push_to_hub, also publish the run with this project's model card."""
+    """Write results.json; with --push_to_hub, also publish the run with this project's model card:
+    the one upload of the run (RunArguments keeps the Trainer from pushing on its own)."""
     path = write_results(output_dir, results)
-    if training_args.push_to_hub:
+    if getattr(training_args, "publish_to_hub", False):
         from distill.hub import publish
 
         repo_id = training_args.hub_model_id or ""
@@ -163,6 +168,7 @@ def run_record(
     layers: list[int] | None,
     teacher: str | None,
     dataset: str,
+    class_weights: list[float] | None,
 ) -> dict:
     """What a results.json says about where a run came from, beside its metrics."""
     return {
@@ -174,6 +180,7 @@ def run_record(
         "dataset": dataset,
         "seed": training_args.seed,
         "world_size": training_args.world_size,
+        "class_weights": class_weights,
         **split_facts(splits),
         "arguments": {
             **{k: v for a in arguments for k, v in dataclasses.asdict(a).items()},

@@ -2,12 +2,16 @@
 
 A frozen teacher in eval mode gives the same logits for the same input every time, so running it
 on every batch of every epoch of every student repeats the same work. The logits are computed once
-per (teacher weights, tokenized training split, max length), stored as safetensors under a key that
-hashes those three, and attached to the training data as a `teacher_logits` column.
+per (teacher weights, tokenized training split, max length, precision), stored as safetensors under a
+key that hashes those four, and attached to the training data as a `teacher_logits` column.
+
+They are computed in the precision the student trains in (bf16 or fp16 autocast, or fp32), as the
+live teacher of `DistillationTrainer` runs, so a cached run and an uncached one see the same targets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -34,21 +38,32 @@ def model_fingerprint(model: PreTrainedModel) -> str:
     return digest.hexdigest()
 
 
-def cache_key(teacher: PreTrainedModel, dataset: Dataset, max_length: int) -> str:
-    """Hash of the teacher's weights, the tokenized split (which fixes texts, order and tokenizer) and max length."""
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cache_key(teacher: PreTrainedModel, dataset: Dataset, max_length: int, precision: str = "fp32") -> str:
+    """Hash of the teacher's weights, the tokenized split (which fixes texts, order and tokenizer), max
+    length and the precision the logits are computed in."""
     digest = hashlib.sha256(model_fingerprint(teacher).encode())
     for ids in dataset["input_ids"]:
         digest.update(torch.tensor(ids, dtype=torch.int32).numpy().tobytes())
         digest.update(b"|")
     digest.update(str(max_length).encode())
+    if precision != "fp32":  # fp32 keys stay those of caches written before precision was keyed
+        digest.update(precision.encode())
     return digest.hexdigest()[:20]
 
 
 @torch.inference_mode()
 def compute_teacher_logits(
-    teacher: PreTrainedModel, dataset: Dataset, tokenizer: PreTrainedTokenizerBase, batch_size: int = 64
+    teacher: PreTrainedModel,
+    dataset: Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    batch_size: int = 64,
+    precision: str = "fp32",
 ) -> torch.Tensor:
-    """Teacher logits for every row of `dataset`, in order, as float32 on the CPU."""
+    """Teacher logits for every row of `dataset`, in order, as float32 on the CPU; computed under
+    bf16/fp16 autocast when `precision` says so."""
     columns = [c for c in ("input_ids", "token_type_ids", "attention_mask") if c in dataset.column_names]
     loader = DataLoader(
         dataset.select_columns(columns),
@@ -58,10 +73,16 @@ def compute_teacher_logits(
     was_training = teacher.training
     teacher.eval()
     device = next(teacher.parameters()).device
-    logits = [
-        teacher(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
-        for batch in tqdm(loader, desc="Teacher logits", unit="batch")
-    ]
+    autocast = (
+        torch.autocast(device.type, dtype=AUTOCAST_DTYPES[precision])
+        if precision in AUTOCAST_DTYPES
+        else contextlib.nullcontext()
+    )
+    with autocast:
+        logits = [
+            teacher(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
+            for batch in tqdm(loader, desc="Teacher logits", unit="batch")
+        ]
     teacher.train(was_training)
     return torch.cat(logits)
 
@@ -73,19 +94,21 @@ def with_teacher_logits(
     max_length: int,
     cache_dir: str | Path,
     batch_size: int = 64,
+    precision: str = "fp32",
 ) -> Dataset:
     """`dataset` plus a `teacher_logits` column, read from the cache or computed and stored there."""
-    path = Path(cache_dir) / f"teacher-logits-{cache_key(teacher, dataset, max_length)}.safetensors"
+    key = cache_key(teacher, dataset, max_length, precision)
+    path = Path(cache_dir) / f"teacher-logits-{key}.safetensors"
     if path.exists():
         logits = load_file(str(path))["logits"]
-        logger.info("Teacher logits for %d examples read from %s", len(logits), path)
+        logger.info("Teacher logits (%s) for %d examples read from %s", precision, len(logits), path)
     else:
-        logits = compute_teacher_logits(teacher, dataset, tokenizer, batch_size)
+        logits = compute_teacher_logits(teacher, dataset, tokenizer, batch_size, precision)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".partial")  # renamed when complete: a killed run leaves no half cache
         save_file({"logits": logits}, str(tmp))
         os.replace(tmp, path)
-        logger.info("Teacher logits for %d examples cached in %s", len(logits), path)
+        logger.info("Teacher logits (%s) for %d examples cached in %s", precision, len(logits), path)
     if len(logits) != len(dataset):
         raise RuntimeError(
             f"{path} holds {len(logits)} rows for {len(dataset)} examples; delete it to rebuild."

@@ -1,4 +1,13 @@
-"""`DistillationTrainer`: the stock Trainer with a loss that also listens to a frozen teacher."""
+"""The training losses, plugged into the Trainer: `ClassificationLoss` for the stock `Trainer` (teacher
+and LoRA runs), and `DistillationTrainer`, the stock Trainer with a loss that also listens to a frozen
+teacher.
+
+Both average over every example of an optimizer step (`num_items_in_batch`, which the Trainer counts
+across gradient-accumulation micro-batches and processes), so accumulation and data parallelism give
+the loss of one large batch. Both honour `--label_smoothing_factor`, which any custom loss would
+otherwise bypass, and both evaluate with the plain cross-entropy of the logits, so validation losses
+compare across runs with and without class weights or label smoothing.
+"""
 
 from __future__ import annotations
 
@@ -6,62 +15,54 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import PreTrainedModel, Trainer
 
-from distill.losses import distillation_loss, hidden_cosine_loss
+from distill.losses import classification_loss, distillation_loss, hidden_cosine_loss
 from distill.teacher_cache import COLUMN
 
 
-class ClassWeightedTrainer(Trainer):
-    """The stock Trainer, with optional per-class weights on the training cross-entropy.
+class ClassificationLoss:
+    """`Trainer(compute_loss_func=...)`: class-weighted, label-smoothed cross-entropy while `model`
+    trains; plain cross-entropy when it is evaluated."""
 
-    Evaluation keeps the model's own (unweighted) cross-entropy, so validation losses compare
-    across runs with and without weights.
-    """
+    def __init__(
+        self, model: nn.Module, class_weights: Sequence[float] | None = None, label_smoothing: float = 0.0
+    ) -> None:
+        # The Trainer hands the loss only outputs and labels; the model says whether this is training.
+        self.model = model
+        self.class_weights = torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+        self.label_smoothing = label_smoothing
 
-    def __init__(self, *args: Any, class_weights: Sequence[float] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.class_weights = (
-            torch.tensor(class_weights, dtype=torch.float32, device=self.args.device)
-            if class_weights
-            else None
+    def __call__(
+        self, outputs: Any, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None
+    ) -> torch.Tensor:
+        if not self.model.training:
+            return classification_loss(outputs.logits, labels, num_items_in_batch=num_items_in_batch)
+        weights = None if self.class_weights is None else self.class_weights.to(outputs.logits.device)
+        return classification_loss(
+            outputs.logits,
+            labels,
+            class_weights=weights,
+            label_smoothing=self.label_smoothing,
+            num_items_in_batch=num_items_in_batch,
         )
-        if self.class_weights is not None:
-            self.loss_is_scaled_for_ga = False  # our weighted CE is a per-batch mean
-
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: torch.Tensor | int | None = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        if self.class_weights is None or not model.training:
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-        labels = inputs["labels"]
-        outputs = model(**{k: v for k, v in inputs.items() if k != "labels"})
-        loss = F.cross_entropy(outputs.logits.float(), labels, weight=self.class_weights)
-        return (loss, outputs) if return_outputs else loss
 
 
-class DistillationTrainer(ClassWeightedTrainer):
+class DistillationTrainer(Trainer):
     """Train a student on `alpha · KL(teacher ‖ student)·T² + (1 - alpha) · CE(student, labels)`,
     plus `cosine_weight` times a cosine loss between last hidden states when it is above 0.
 
     Everything else (loops, evaluation, checkpoints, logging, distributed training, mixed
     precision) is the Trainer's own. The teacher lives on the trainer, not in the model, so it is
-    never saved, optimised or wrapped for data parallelism. Evaluation uses the student's plain
-    cross-entropy, so validation losses compare across distilled, LoRA and teacher runs.
-
-    When the training data has a `teacher_logits` column (see `distill.teacher_cache`), those
-    logits are used and the teacher does not run; the cosine term still runs the teacher, since it
-    needs hidden states that are too large to cache.
+    never saved, optimised or wrapped for data parallelism; it runs under the same autocast as the
+    student. When the training data has a `teacher_logits` column (see `distill.teacher_cache`),
+    those logits are used and the teacher does not run; the cosine term still runs the teacher,
+    since it needs hidden states that are too large to cache.
     """
 
-    # compute_loss returns a per-batch mean; let the Trainer divide it over accumulation steps.
-    loss_is_scaled_for_ga = False
+    # compute_loss divides by the examples of the whole optimizer step (num_items_in_batch).
+    loss_is_scaled_for_ga = True
 
     def __init__(
         self,
@@ -70,6 +71,7 @@ class DistillationTrainer(ClassWeightedTrainer):
         alpha: float = 0.5,
         temperature: float = 2.0,
         cosine_weight: float = 0.0,
+        class_weights: Sequence[float] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -81,8 +83,13 @@ class DistillationTrainer(ClassWeightedTrainer):
         self.teacher = teacher.to(self.args.device, student_dtype).eval()  # type: ignore[arg-type]
         self.teacher.requires_grad_(False)
         self.alpha, self.temperature, self.cosine_weight = alpha, temperature, cosine_weight
+        self.class_weights = (
+            torch.tensor(class_weights, dtype=torch.float32, device=self.args.device)
+            if class_weights
+            else None
+        )
         self._loss_sums: dict[str, torch.Tensor] = {}
-        self._loss_count = 0
+        self._parts_logged_at = 0  # global step of the last log of the loss parts
 
     def compute_loss(
         self,
@@ -91,19 +98,21 @@ class DistillationTrainer(ClassWeightedTrainer):
         return_outputs: bool = False,
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        if not model.training:
-            outputs = model(**inputs)
-            return (outputs.loss, outputs) if return_outputs else outputs.loss
-
         labels = inputs["labels"]
-        cached = inputs.get(COLUMN)
         features = {k: v for k, v in inputs.items() if k not in ("labels", COLUMN)}
+        if not model.training:
+            outputs = model(**features)
+            loss = classification_loss(outputs.logits, labels, num_items_in_batch=num_items_in_batch)
+            loss = loss * self._process_scale(num_items_in_batch)
+            return (loss, outputs) if return_outputs else loss
+
+        cached = inputs.get(COLUMN)
         want_hidden = self.cosine_weight > 0
         outputs = model(**features, output_hidden_states=want_hidden)
         if cached is not None and not want_hidden:
             teacher_logits = cached
         else:  # no cache, or the cosine term needs the teacher's hidden states
-            with torch.no_grad():
+            with torch.no_grad(), self.accelerator.autocast():
                 teacher_outputs = self.teacher(**features, output_hidden_states=want_hidden)
             teacher_logits = teacher_outputs.logits
 
@@ -114,15 +123,29 @@ class DistillationTrainer(ClassWeightedTrainer):
             alpha=self.alpha,
             temperature=self.temperature,
             class_weights=self.class_weights,
+            label_smoothing=self.args.label_smoothing_factor,
+            num_items_in_batch=num_items_in_batch,
         )
         if want_hidden:
             cosine = hidden_cosine_loss(
-                outputs.hidden_states[-1], teacher_outputs.hidden_states[-1], features["attention_mask"]
+                outputs.hidden_states[-1],
+                teacher_outputs.hidden_states[-1],
+                features["attention_mask"],
+                num_items_in_batch,
             )
             loss = loss + self.cosine_weight * cosine
             parts["cosine"] = cosine.detach()
-        self._accumulate(parts)
+        scale = self._process_scale(num_items_in_batch)
+        self._accumulate({name: value * scale for name, value in parts.items()})
+        loss = loss * scale
         return (loss, outputs) if return_outputs else loss
+
+    def _process_scale(self, num_items_in_batch: torch.Tensor | int | None) -> int:
+        # What Trainer.compute_loss does for losses normalised by num_items_in_batch: that count spans
+        # every process, and data parallelism averages gradients over processes, so scale back up.
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            return self.accelerator.num_processes
+        return 1
 
     def _set_signature_columns_if_needed(self) -> None:
         # Keep the cached teacher logits when the Trainer drops columns the model does not take.
@@ -134,11 +157,12 @@ class DistillationTrainer(ClassWeightedTrainer):
         # Sum on the device; the only host sync is at logging time.
         for name, value in parts.items():
             self._loss_sums[name] = self._loss_sums.get(name, 0) + value
-        self._loss_count += 1
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._loss_count:
+        steps = self.state.global_step - self._parts_logged_at
+        if "loss" in logs and self._loss_sums and steps > 0:
+            # Each micro-batch's part is already its share of the step's mean: sum, then mean over steps.
             for name, total in self._loss_sums.items():
-                logs[f"loss_{name}"] = round(float(total) / self._loss_count, 4)
-            self._loss_sums, self._loss_count = {}, 0
+                logs[f"loss_{name}"] = round(float(total) / steps, 4)
+            self._loss_sums, self._parts_logged_at = {}, self.state.global_step
         super().log(logs, start_time)

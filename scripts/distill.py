@@ -22,12 +22,14 @@ from transformers import HfArgumentParser
 from distill import cli
 from distill.args import DataArguments, DistillationArguments, RunArguments
 from distill.layers import layers_name
+from distill.losses import class_weights
 from distill.runner import (
     attach_teacher_logits,
     check_output_dir,
     prepare_student_run,
     run_record,
     save_run,
+    seed_run,
     train_and_evaluate,
     trainer_inputs,
 )
@@ -41,6 +43,7 @@ def main() -> None:
     parser = HfArgumentParser((DistillationArguments, DataArguments, RunArguments))
     kd_args, data_args, training_args = parser.parse_args_into_dataclasses()
     cli.setup_logging(training_args)
+    seed_run(training_args)
 
     setup = prepare_student_run(kd_args.teacher, kd_args.layers, data_args)
     training_args.output_dir = training_args.output_dir or f"outputs/student-{layers_name(kd_args.layers)}"
@@ -53,6 +56,8 @@ def main() -> None:
             setup, kd_args.teacher, training_args, data_args.max_length, kd_args.teacher_cache_dir
         )
     student = make_student(setup.teacher, setup.layers)
+    labels = setup.data["train"]["labels"]
+    weights = class_weights(labels, len(setup.splits.label_names), training_args.class_weights)
     logger.info("Student: %d layers, copies of teacher layers %s", len(setup.layers), setup.layers)
 
     trainer = DistillationTrainer(
@@ -61,8 +66,9 @@ def main() -> None:
         alpha=kd_args.alpha,
         temperature=kd_args.temperature,
         cosine_weight=kd_args.cosine_weight,
+        class_weights=weights,
         args=training_args,
-        **trainer_inputs(setup.data, setup.tokenizer, setup.splits.label_names, training_args.class_weights),
+        **trainer_inputs(setup.data, setup.tokenizer, setup.splits.label_names),
     )
     metrics = train_and_evaluate(trainer, setup.data["test"], training_args.resume_from_checkpoint)
     trainer.save_model()
@@ -75,6 +81,7 @@ def main() -> None:
             layers=setup.layers,
             teacher=kd_args.teacher,
             dataset=data_args.dataset,
+            class_weights=weights,
         )
         path = save_run(training_args.output_dir, {**record, **metrics}, training_args)
         logger.info(

@@ -25,6 +25,7 @@ from distill import cli
 from distill.args import DataArguments, LoraArguments, RunArguments
 from distill.layers import layers_name
 from distill.lora import add_lora, merge
+from distill.losses import class_weights
 from distill.models import count_parameters
 from distill.runner import (
     attach_teacher_logits,
@@ -32,11 +33,12 @@ from distill.runner import (
     prepare_student_run,
     run_record,
     save_run,
+    seed_run,
     train_and_evaluate,
     trainer_inputs,
 )
 from distill.students import make_student
-from distill.trainer import ClassWeightedTrainer, DistillationTrainer
+from distill.trainer import ClassificationLoss, DistillationTrainer
 
 logger = logging.getLogger("distill.lora")
 
@@ -45,6 +47,7 @@ def main() -> None:
     parser = HfArgumentParser((LoraArguments, DataArguments, RunArguments))
     lora_args, data_args, training_args = parser.parse_args_into_dataclasses()
     cli.setup_logging(training_args)
+    seed_run(training_args)  # before LoRA's adapters draw their initial weights
 
     setup = prepare_student_run(lora_args.teacher, lora_args.layers, data_args)
     method = "lora+kd" if lora_args.kd else "lora"
@@ -68,20 +71,22 @@ def main() -> None:
         attach_teacher_logits(
             setup, lora_args.teacher, training_args, data_args.max_length, lora_args.teacher_cache_dir
         )
-    inputs = trainer_inputs(
-        setup.data, setup.tokenizer, setup.splits.label_names, training_args.class_weights
-    )
+    inputs = trainer_inputs(setup.data, setup.tokenizer, setup.splits.label_names)
+    labels = setup.data["train"]["labels"]
+    weights = class_weights(labels, len(setup.splits.label_names), training_args.class_weights)
     if lora_args.kd:
         trainer: Trainer = DistillationTrainer(
             model=model,
             teacher=setup.teacher,
             alpha=lora_args.alpha,
             temperature=lora_args.temperature,
+            class_weights=weights,
             args=training_args,
             **inputs,
         )
     else:
-        trainer = ClassWeightedTrainer(model=model, args=training_args, **inputs)
+        loss = ClassificationLoss(model, weights, training_args.label_smoothing_factor)
+        trainer = Trainer(model=model, args=training_args, compute_loss_func=loss, **inputs)
     metrics = train_and_evaluate(trainer, setup.data["test"], training_args.resume_from_checkpoint)
 
     if trainer.is_world_process_zero():
@@ -98,6 +103,7 @@ def main() -> None:
             layers=setup.layers,
             teacher=lora_args.teacher,
             dataset=data_args.dataset,
+            class_weights=weights,
         )
         # LoRA trains adapters + head; what a user deploys is the merged model.
         metrics["num_parameters"] = count_parameters(merged)[0]

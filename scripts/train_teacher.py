@@ -16,14 +16,22 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 
 import logging
 
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, Trainer
 
 from distill import cli
 from distill.args import DataArguments, RunArguments, TeacherArguments
 from distill.data import load_splits, tokenize
+from distill.losses import class_weights
 from distill.models import load_base_model, load_tokenizer
-from distill.runner import check_output_dir, run_record, save_run, train_and_evaluate, trainer_inputs
-from distill.trainer import ClassWeightedTrainer
+from distill.runner import (
+    check_output_dir,
+    run_record,
+    save_run,
+    seed_run,
+    train_and_evaluate,
+    trainer_inputs,
+)
+from distill.trainer import ClassificationLoss
 
 logger = logging.getLogger("distill.train_teacher")
 
@@ -34,16 +42,19 @@ def main() -> None:
     training_args.output_dir = training_args.output_dir or "outputs/teacher"
     cli.setup_logging(training_args)
     check_output_dir(training_args)
+    seed_run(training_args)  # before the new classification head draws its weights
 
     splits = load_splits(**data_args.split_options())
     tokenizer = load_tokenizer(model_args.model_name_or_path)
     model = load_base_model(model_args.model_name_or_path, splits.label_names)
     data = tokenize(splits.data, tokenizer, data_args.max_length)
+    weights = class_weights(data["train"]["labels"], len(splits.label_names), training_args.class_weights)
 
-    trainer = ClassWeightedTrainer(
+    trainer = Trainer(
         model=model,
         args=training_args,
-        **trainer_inputs(data, tokenizer, splits.label_names, training_args.class_weights),
+        compute_loss_func=ClassificationLoss(model, weights, training_args.label_smoothing_factor),
+        **trainer_inputs(data, tokenizer, splits.label_names),
     )
     metrics = train_and_evaluate(trainer, data["test"], training_args.resume_from_checkpoint)
     trainer.save_model()
@@ -56,6 +67,7 @@ def main() -> None:
             layers=None,
             teacher=None,
             dataset=data_args.dataset,
+            class_weights=weights,
         )
         path = save_run(training_args.output_dir, {**record, **metrics}, training_args)
         logger.info(

@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from distill.errors import UserError
-from distill.losses import class_weights, distillation_loss, hidden_cosine_loss, soft_target_loss
+from distill.losses import (
+    class_weights,
+    classification_loss,
+    distillation_loss,
+    hidden_cosine_loss,
+    soft_target_loss,
+)
 
 STUDENT = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 0.0]])
 TEACHER = torch.tensor([[1.0, 1.0, 0.0], [-1.0, 3.0, 0.5]])
@@ -88,9 +94,37 @@ def test_weighted_cross_entropy_matches_hand_computation():
     ce_only, parts = distillation_loss(
         STUDENT, TEACHER, LABELS, alpha=0.0, temperature=2.0, class_weights=weights
     )
-    # PyTorch's weighted mean: sum_i w_{y_i} * nll_i / sum_i w_{y_i}
+    # Each example counts w_{y_i} times, over the example count: sum_i w_{y_i} * nll_i / n
     nll = [-math.log(softmax(row, 1.0)[y]) for row, y in zip(STUDENT.tolist(), LABELS.tolist(), strict=True)]
     w = [weights[y].item() for y in LABELS.tolist()]
-    expected = sum(wi * li for wi, li in zip(w, nll, strict=True)) / sum(w)
+    expected = sum(wi * li for wi, li in zip(w, nll, strict=True)) / len(nll)
     assert ce_only.item() == pytest.approx(expected, rel=1e-5)
     assert parts["ce"].item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_losses_split_over_micro_batches_add_up_to_the_whole_batch():
+    """Gradient accumulation: each micro-batch divides by the step's example count, so the parts sum
+    to the loss of the whole batch, with class weights and label smoothing too."""
+    torch.manual_seed(0)
+    student, teacher = torch.randn(8, 3), torch.randn(8, 3)
+    labels = torch.tensor([0, 1, 2, 1, 1, 0, 2, 1])
+    options = {"alpha": 0.4, "temperature": 2.0, "class_weights": torch.tensor([3.0, 0.5, 1.5])}
+    options["label_smoothing"] = 0.1
+    whole, _ = distillation_loss(student, teacher, labels, **options)
+    halves = [
+        distillation_loss(student[s], teacher[s], labels[s], num_items_in_batch=8, **options)[0]
+        for s in (slice(0, 3), slice(3, 8))
+    ]
+    assert (halves[0] + halves[1]).item() == pytest.approx(whole.item(), rel=1e-6)
+    mask = torch.ones(8, 4, dtype=torch.long)
+    mask[0, 2:] = 0
+    hs, ht = torch.randn(8, 4, 5), torch.randn(8, 4, 5)
+    parts = [hidden_cosine_loss(hs[s], ht[s], mask[s], 8) for s in (slice(0, 3), slice(3, 8))]
+    assert (parts[0] + parts[1]).item() == pytest.approx(hidden_cosine_loss(hs, ht, mask).item(), rel=1e-6)
+
+
+def test_label_smoothing_mixes_in_the_uniform_target():
+    eps = 0.3
+    smoothed = classification_loss(STUDENT, LABELS, label_smoothing=eps).item()
+    uniform = -sum(sum(math.log(p) for p in softmax(row, 1.0)) / 3 for row in STUDENT.tolist()) / len(STUDENT)
+    assert smoothed == pytest.approx((1 - eps) * hand_ce() + eps * uniform, rel=1e-5)

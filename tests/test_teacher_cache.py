@@ -82,3 +82,14 @@ def test_students_trained_with_and_without_cache_end_equal(teacher_dir, csv_data
     # The runs did train (so equal weights are not two untouched copies of the teacher's layers).
     teacher = load_file(teacher_dir / "model.safetensors")
     assert not torch.equal(cached["classifier.weight"], teacher["classifier.weight"])
+
+
+def test_logits_are_cached_per_precision(teacher, train, tokenizer, tmp_path):
+    """bf16 logits are another cache entry, computed under bf16 autocast as the live teacher runs."""
+    assert cache_key(teacher, train, 16, "bf16") != cache_key(teacher, train, 16)
+    fp32 = with_teacher_logits(train, teacher, tokenizer, 16, tmp_path, batch_size=8)
+    bf16 = with_teacher_logits(train, teacher, tokenizer, 16, tmp_path, batch_size=8, precision="bf16")
+    assert len(list(tmp_path.iterdir())) == 2
+    full, reduced = torch.tensor(fp32[COLUMN]), torch.tensor(bf16[COLUMN])
+    assert not torch.equal(full, reduced)
+    torch.testing.assert_close(reduced, full, atol=0.05, rtol=0)

@@ -1,0 +1,337 @@
+"""Tests that train (learning rate above 0, a few steps, tiny models) and check what changed: seeds
+reproduce runs, losses stay exact under gradient accumulation, evaluation is plain cross-entropy,
+label smoothing is honoured, precision is what the hardware runs, and a run is uploaded once."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import LABELS, ROOT, run_script, tiny_config, toxic_rows
+from datasets import Dataset
+from peft import PeftModel
+from safetensors.torch import load_file
+from transformers import (
+    AutoModelForSequenceClassification,
+    BertForSequenceClassification,
+    BertModel,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+    pipeline,
+)
+
+from distill.students import make_student
+from distill.trainer import ClassificationLoss, DistillationTrainer
+
+pytestmark = pytest.mark.slow
+
+# A few real optimizer steps: every script test below moves the weights.
+TRAIN = [
+    "--max_steps", "3", "--learning_rate", "1e-3", "--per_device_train_batch_size", "4",
+    "--per_device_eval_batch_size", "8", "--max_train_samples", "24", "--max_eval_samples", "8",
+    "--max_test_samples", "8", "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true",
+    "--logging_steps", "1",
+]  # fmt: skip
+WEIGHTS = [3.0, 0.5, 1.5]
+
+
+def weights_of(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def untimed(log_history: list[dict]) -> list[dict]:
+    """A run's logged losses and metrics, without its wall-clock timings."""
+    return [{k: v for k, v in e.items() if not k.endswith(("_runtime", "_per_second"))} for e in log_history]
+
+
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def bare_encoder(tmp_path_factory, tokenizer) -> Path:
+    """A pretrained encoder without a classification head: train_teacher.py draws a new one."""
+    path = tmp_path_factory.mktemp("bare")
+    torch.manual_seed(0)
+    BertModel(tiny_config()).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def train_run(script: str, source: Path, data: Path, out: Path, *extra: str | os.PathLike) -> dict:
+    model_flag = "--model_name_or_path" if script == "train_teacher" else "--teacher"
+    run_script(script, model_flag, source, "--dataset", data, "--output_dir", out, *TRAIN, *extra)
+    return json.loads((out / "results.json").read_text())
+
+
+# -- the same seed gives the same model; another seed another ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "extra", "saved"),
+    [
+        ("train_teacher", [], "model.safetensors"),
+        ("distill", ["--layers", "even"], "model.safetensors"),
+        ("lora", ["--layers", "even", "--lora_r", "4"], "adapter/adapter_model.safetensors"),
+    ],
+)
+def test_a_seed_reproduces_a_run_and_another_seed_does_not(
+    script, extra, saved, bare_encoder, teacher_dir, csv_data, tmp_path
+):
+    source = bare_encoder if script == "train_teacher" else teacher_dir
+    runs = {
+        name: train_run(script, source, csv_data, tmp_path / name, "--seed", seed, *extra)
+        for name, seed in [("a", "7"), ("b", "7"), ("c", "8")]
+    }
+    a, b, c = (load_file(str(tmp_path / name / saved)) for name in "abc")
+    assert same_weights(a, b)
+    assert not same_weights(a, c)
+    assert untimed(runs["a"]["log_history"]) == untimed(runs["b"]["log_history"])
+    if script == "lora":  # the merged model at the root too
+        assert same_weights(weights_of(tmp_path / "a"), weights_of(tmp_path / "b"))
+
+
+# -- DistillationTrainer and the stock Trainer with ClassificationLoss, in this process ---------------
+
+
+def tokenized(tokenizer, n: int) -> Dataset:
+    rows = toxic_rows(n)
+    data = Dataset.from_dict({"text": list(rows["tweet"]), "labels": list(rows["class"])})
+    return data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=16), remove_columns=["text"])
+
+
+def no_dropout_teacher() -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    return BertForSequenceClassification(
+        tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    ).eval()
+
+
+def make_trainer(kind: str, tokenizer, tmp_path: Path, class_weights=None, **args) -> Trainer:
+    """A distillation or a plain (teacher/LoRA-style) trainer of a 6-layer student, no dropout."""
+    teacher = no_dropout_teacher()
+    student = make_student(teacher, [2, 4, 6, 8, 10, 12])
+    options = {
+        "output_dir": str(tmp_path / "out"), "report_to": "none", "save_strategy": "no",
+        "disable_tqdm": True, "use_cpu": True, "seed": 0, **args,
+    }  # fmt: skip
+    shared = {
+        "args": TrainingArguments(**options),
+        "train_dataset": tokenized(tokenizer, 8),
+        "eval_dataset": tokenized(tokenizer, 10),
+        "data_collator": DataCollatorWithPadding(tokenizer),
+    }
+    if kind == "distill":
+        return DistillationTrainer(
+            model=student, teacher=teacher, alpha=0.5, temperature=2.0, class_weights=class_weights, **shared
+        )
+    loss = ClassificationLoss(student, class_weights, options.get("label_smoothing_factor", 0.0))
+    return Trainer(model=student, compute_loss_func=loss, **shared)
+
+
+@pytest.mark.parametrize("kind", ["distill", "plain"])
+@pytest.mark.parametrize("class_weights", [None, WEIGHTS])
+def test_batch_of_8_equals_4_with_accumulation_2(kind, class_weights, tokenizer, tmp_path):
+    # Plain SGD without clipping: the update is the gradient itself, so any wrong scale shows.
+    step = {"max_steps": 1, "learning_rate": 0.5, "optim": "sgd", "max_grad_norm": 0.0, "weight_decay": 0.0}
+    before = {k: v.clone() for k, v in make_trainer(kind, tokenizer, tmp_path).model.state_dict().items()}
+    results = []
+    for batch, accumulation in [(8, 1), (4, 2)]:
+        trainer = make_trainer(
+            kind,
+            tokenizer,
+            tmp_path,
+            class_weights,
+            per_device_train_batch_size=batch,
+            gradient_accumulation_steps=accumulation,
+            **step,
+        )
+        output = trainer.train()
+        results.append((trainer.model.state_dict(), output.training_loss))
+    (big, big_loss), (accumulated, accumulated_loss) = results
+    assert not torch.allclose(big["classifier.weight"], before["classifier.weight"])
+    for key in big:
+        torch.testing.assert_close(accumulated[key], big[key], atol=1e-6, rtol=0, msg=key)
+    assert accumulated_loss == pytest.approx(big_loss, abs=1e-6)
+
+
+def test_distillation_trains_the_student_and_leaves_the_teacher_alone(tokenizer, tmp_path):
+    trainer = make_trainer(
+        "distill",
+        tokenizer,
+        tmp_path,
+        WEIGHTS,
+        max_steps=3,
+        learning_rate=1e-2,
+        per_device_train_batch_size=4,
+    )
+    assert isinstance(trainer, DistillationTrainer)
+    teacher_before = {k: v.clone() for k, v in trainer.teacher.state_dict().items()}
+    student_before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.train()
+    assert same_weights(trainer.teacher.state_dict(), teacher_before)
+    changed = [k for k, v in trainer.model.state_dict().items() if not torch.equal(v, student_before[k])]
+    assert "classifier.weight" in changed and any(".layer.0." in k for k in changed)
+
+
+@pytest.mark.parametrize("kind", ["distill", "plain"])
+def test_validation_loss_is_plain_cross_entropy_of_the_logits(kind, tokenizer, tmp_path):
+    # Class weights and label smoothing shape the training loss only.
+    trainer = make_trainer(
+        kind, tokenizer, tmp_path, WEIGHTS, max_steps=2, learning_rate=1e-2,
+        per_device_train_batch_size=4, per_device_eval_batch_size=4, label_smoothing_factor=0.2,
+    )  # fmt: skip
+    trainer.train()
+    eval_loss = trainer.evaluate()["eval_loss"]
+    data = trainer.eval_dataset
+    batch = DataCollatorWithPadding(tokenizer)(
+        [{k: data[i][k] for k in data.column_names} for i in range(10)]
+    )
+    model = trainer.model.eval()
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert eval_loss == pytest.approx(F.cross_entropy(logits, batch["labels"]).item(), abs=1e-5)
+
+
+# -- LoRA: the merged model is the PEFT model ---------------------------------------------------------
+
+
+def test_lora_merged_model_gives_the_peft_models_logits(teacher_dir, csv_data, tokenizer, tmp_path):
+    out = tmp_path / "lora"
+    train_run(
+        "lora", teacher_dir, csv_data, out, "--layers", "even", "--lora_r", "4", "--learning_rate", "5e-2"
+    )
+    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
+    layers = [2, 4, 6, 8, 10, 12]
+    peft_model = PeftModel.from_pretrained(make_student(teacher, layers), out / "adapter").eval()
+    merged = AutoModelForSequenceClassification.from_pretrained(out).eval()
+    batch = tokenizer(
+        ["you people are vermin", "lovely weather at the beach lol"], padding=True, return_tensors="pt"
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**batch).logits, peft_model(**batch).logits, atol=1e-5, rtol=0)
+    assert not torch.allclose(merged.classifier.weight, teacher.classifier.weight)
+    # The adapters moved too: the merged query projection is no longer the teacher layer's.
+    query = merged.bert.encoder.layer[0].attention.self.query.weight
+    assert not torch.allclose(query, teacher.bert.encoder.layer[1].attention.self.query.weight)
+
+
+# -- label smoothing reaches every training loss ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "extra"),
+    [("train_teacher", []), ("distill", ["--layers", "odd"]), ("lora", ["--layers", "odd"]),
+     ("lora", ["--layers", "odd", "--kd"])],
+)  # fmt: skip
+def test_label_smoothing_changes_the_training_loss(
+    script, extra, bare_encoder, teacher_dir, csv_data, tmp_path
+):
+    source = bare_encoder if script == "train_teacher" else teacher_dir
+    plain = train_run(script, source, csv_data, tmp_path / "plain", *extra)
+    smoothed = train_run(
+        script, source, csv_data, tmp_path / "smoothed", *extra, "--label_smoothing_factor", "0.3"
+    )
+    first = [run["log_history"][0]["loss"] for run in (plain, smoothed)]
+    # One seed reproduces a run bit for bit (tested above), so any difference is the flag's. It is small
+    # here: a random tiny teacher's student predicts nearly uniformly, where smoothing changes CE least.
+    assert first[0] != first[1]
+    assert smoothed["arguments"]["training"]["label_smoothing_factor"] == 0.3
+
+
+# -- precision: reduced only where the hardware runs it ---------------------------------------------
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
+def test_accelerate_config_on_a_cpu_trains_in_fp32(teacher_dir, csv_data, tmp_path):
+    out = tmp_path / "student"
+    proc = subprocess.run(
+        ["accelerate", "launch", "--config_file", ROOT / "accelerate_config.yaml",
+         ROOT / "scripts" / "distill.py", "--teacher", teacher_dir, "--dataset", csv_data,
+         "--output_dir", out, *TRAIN],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "bf16 was asked for, but there is no CUDA device that runs it: training in fp32" in proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["precision"] == "fp32"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
+@pytest.mark.parametrize("flag", ["--bf16", "--fp16"])
+def test_reduced_precision_flags_fall_back_to_fp32_on_a_cpu(flag, teacher_dir, csv_data, tmp_path):
+    results = train_run("distill", teacher_dir, csv_data, tmp_path / "student", flag)
+    assert results["precision"] == "fp32"
+
+
+# -- --push_to_hub: one upload of a clean folder, against a local stand-in for the Hub ----------------
+
+
+class LocalHub:
+    """Stands in for `huggingface_hub.HfApi`: each repo is a local folder, filled as upload_folder would."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.uploads = root, []
+
+    def __call__(self, token: str | None = None, **_: object) -> LocalHub:
+        return self
+
+    def whoami(self) -> dict:
+        return {"name": "someone"}
+
+    def create_repo(self, repo_id: str, **_: object) -> None:
+        (self.root / repo_id).mkdir(parents=True, exist_ok=True)
+
+    def upload_folder(
+        self, *, repo_id: str, folder_path: Path, ignore_patterns: list[str], **_: object
+    ) -> None:
+        from huggingface_hub.utils import filter_repo_objects
+
+        files = [p.relative_to(folder_path).as_posix() for p in Path(folder_path).rglob("*") if p.is_file()]
+        for name in filter_repo_objects(files, ignore_patterns=ignore_patterns):
+            (self.root / repo_id / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(folder_path) / name, self.root / repo_id / name)
+        self.uploads.append(repo_id)
+
+
+@pytest.mark.parametrize(("script", "extra"), [("distill", []), ("lora", ["--lora_r", "4"])])
+def test_push_to_hub_uploads_one_clean_folder(script, extra, teacher_dir, csv_data, tmp_path, monkeypatch):
+    hub = LocalHub(tmp_path / "hub")
+    monkeypatch.setattr("huggingface_hub.HfApi", hub)
+    repo = f"someone/toxic-{script}"
+    train_run(
+        script, teacher_dir, csv_data, tmp_path / "run", "--layers", "even", "--save_strategy", "steps",
+        "--save_steps", "1", "--eval_strategy", "steps", "--eval_steps", "1",
+        "--push_to_hub", "--hub_model_id", repo, "--hub_token", "hf_test", *extra,
+    )  # fmt: skip
+    assert hub.uploads == [repo]  # once, at the end: never per checkpoint
+    uploaded = hub.root / repo
+    assert not (uploaded / "adapter_config.json").exists()
+    assert not list(uploaded.glob("checkpoint-*"))
+    assert 'pipeline("text-classification"' in (uploaded / "README.md").read_text()
+    classifier = pipeline("text-classification", model=str(uploaded))
+    assert type(classifier.model) is BertForSequenceClassification
+    assert classifier.model.config.num_hidden_layers == 6
+    assert classifier("you people are vermin")[0]["label"] in LABELS
+
+
+def test_push_to_hub_without_a_token_is_refused_before_training(
+    teacher_dir, csv_data, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("distill.hub._saved_token", lambda: None)
+    with pytest.raises(SystemExit) as exit_info:
+        train_run(
+            "distill", teacher_dir, csv_data, tmp_path / "run", "--push_to_hub", "--hub_model_id", "a/b"
+        )
+    assert exit_info.value.code == 2
+    assert "No Hugging Face token" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
