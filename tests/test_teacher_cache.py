@@ -87,9 +87,10 @@ def test_students_trained_with_and_without_cache_end_equal(teacher_dir, csv_data
 def test_logits_are_cached_per_precision(teacher, train, tokenizer, tmp_path):
     """bf16 logits are another cache entry, computed under bf16 autocast as the live teacher runs."""
     assert cache_key(teacher, train, 16, "bf16") != cache_key(teacher, train, 16)
-    fp32 = with_teacher_logits(train, teacher, tokenizer, 16, tmp_path, batch_size=8)
-    bf16 = with_teacher_logits(train, teacher, tokenizer, 16, tmp_path, batch_size=8, precision="bf16")
-    assert len(list(tmp_path.iterdir())) == 2
+    cache = tmp_path / "cache"
+    fp32 = with_teacher_logits(train, teacher, tokenizer, 16, cache, batch_size=8)
+    bf16 = with_teacher_logits(train, teacher, tokenizer, 16, cache, batch_size=8, precision="bf16")
+    assert len(list(cache.iterdir())) == 2
     full, reduced = torch.tensor(fp32[COLUMN]), torch.tensor(bf16[COLUMN])
     assert not torch.equal(full, reduced)
     torch.testing.assert_close(reduced, full, atol=0.05, rtol=0)
