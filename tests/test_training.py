@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,36 @@ def test_batch_of_8_equals_4_with_accumulation_2(kind, class_weights, tokenizer,
     for key in big:
         torch.testing.assert_close(accumulated[key], big[key], atol=1e-6, rtol=0, msg=key)
     assert accumulated_loss == pytest.approx(big_loss, abs=1e-6)
+
+
+@pytest.mark.parametrize("script", ["train_teacher", "distill"])
+def test_two_processes_of_4_equal_one_of_8(script, tokenizer, csv_data, tmp_path):
+    """Data parallelism: the loss of each process is divided by the examples of both, as the Trainer
+    counts them, so 2 × 4 examples give the update of 1 × 8, with class weights."""
+    source = tmp_path / "source"
+    model = BertForSequenceClassification(
+        tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    )
+    (model.bert if script == "train_teacher" else model).save_pretrained(source)
+    tokenizer.save_pretrained(source)
+    flags = [
+        "--model_name_or_path" if script == "train_teacher" else "--teacher", source, "--dataset", csv_data,
+        "--max_train_samples", "8", "--max_eval_samples", "4", "--max_test_samples", "4", "--max_steps", "1",
+        "--optim", "sgd", "--learning_rate", "0.5", "--max_grad_norm", "0", "--weight_decay", "0",
+        "--class_weights", "3,0.5,1.5", "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--disable_tqdm", "true",
+    ]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--master_port", "29531"]
+    for processes, batch in [(1, 8), (2, 4)]:
+        command = [*launch, "--nproc_per_node", str(processes), ROOT / "scripts" / f"{script}.py", *flags]
+        command += ["--per_device_train_batch_size", str(batch), "--output_dir", tmp_path / f"p{processes}"]
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    one, two = weights_of(tmp_path / "p1"), weights_of(tmp_path / "p2")
+    assert json.loads((tmp_path / "p2" / "results.json").read_text())["world_size"] == 2
+    assert not torch.allclose(one["classifier.weight"], model.classifier.weight)  # it trained
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], atol=1e-6, rtol=0, msg=key)
 
 
 def test_distillation_trains_the_student_and_leaves_the_teacher_alone(tokenizer, tmp_path):
