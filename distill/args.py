@@ -160,6 +160,22 @@ class RunArguments(TrainingArguments):
     logging_steps: float = field(
         default=10, metadata={"help": "Log the training loss every this many steps."}
     )
+    # Random batches of tweets pad to about twice the tokens of length-grouped ones: grouping halves the
+    # work of every training and evaluation step. The Trainer reads the `length` column of the data.
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={
+            "help": "Sampler for training and evaluation: group_by_length (default: batches of similar "
+            "length, in random order), random, sequential or batch_rebalance.",
+            "choices": ["random", "sequential", "group_by_length", "batch_rebalance"],
+        },
+    )
+    # Our datasets hold only model inputs, labels, `length` (for the sampler; the collator drops it)
+    # and cached teacher logits, so nothing needs removing, and `length` must reach the sampler.
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={"help": "Drop dataset columns the model does not take (default: off; nothing to drop)."},
+    )
     # Pinned memory only speeds up copies to an accelerator; without one torch warns on every loader.
     dataloader_pin_memory: bool = field(
         default=torch.accelerator.is_available(),

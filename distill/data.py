@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from datasets import ClassLabel, Dataset, DatasetDict
 from sklearn.model_selection import train_test_split
-from transformers import PreTrainedTokenizerBase
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from distill.errors import UserError
 
@@ -45,6 +45,9 @@ KNOWN_LABEL_NAMES = {
     ],
 }
 SPLITS = ("train", "validation", "test")
+# Tokens per example, computed once at tokenization: the Trainer's length-grouped sampler reads it
+# (`--length_column_name`), so it never has to walk the dataset to measure it.
+LENGTH = "length"
 
 
 @dataclass
@@ -306,10 +309,21 @@ def split_hash(frame: pd.DataFrame) -> str:
 
 
 def tokenize(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: int) -> DatasetDict:
-    """Tokenize without padding (DataCollatorWithPadding pads each batch) and name the target `labels`."""
+    """Tokenize without padding (the collator pads each batch), name the target `labels`, and record
+    each example's token count in a `length` column for length-grouped batches."""
 
     def encode(batch: dict) -> dict:
-        return tokenizer(batch["text"], truncation=True, max_length=max_length)
+        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
+        encoded[LENGTH] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
 
     tokenized = data.map(encode, batched=True, remove_columns=["text"], desc="Tokenizing")
     return tokenized.rename_column("label", "labels")
+
+
+class PaddingCollator(DataCollatorWithPadding):
+    """`DataCollatorWithPadding` that leaves out the `length` column: the sampler reads it, the model
+    does not take it."""
+
+    def __call__(self, features: list[dict]) -> dict:
+        return super().__call__([{k: v for k, v in f.items() if k != LENGTH} for f in features])

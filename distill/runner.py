@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, DatasetDict
 from transformers import (
-    DataCollatorWithPadding,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     Trainer,
@@ -21,7 +20,7 @@ from transformers import (
 )
 
 from distill.args import DataArguments
-from distill.data import Splits, load_splits, tokenize
+from distill.data import PaddingCollator, Splits, load_splits, tokenize
 from distill.errors import UserError
 from distill.layers import num_layers, parse_layers
 from distill.metrics import confusion, make_compute_metrics
@@ -97,7 +96,7 @@ def trainer_inputs(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, label_
         "train_dataset": data["train"],
         "eval_dataset": data["validation"],
         "processing_class": tokenizer,
-        "data_collator": DataCollatorWithPadding(tokenizer),
+        "data_collator": PaddingCollator(tokenizer),
         "compute_metrics": make_compute_metrics(label_names),
     }
 
@@ -144,10 +143,31 @@ def check_output_dir(training_args: TrainingArguments) -> None:
         )
 
 
+# What only resuming reads; a checkpoint of a finished run keeps its weights and trainer state.
+RESUME_ONLY = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth")
+
+
+def drop_resume_state(output_dir: str | Path) -> int:
+    """Delete the optimizer, scheduler, scaler and RNG states of a finished run's checkpoints, which
+    only resuming needs (AdamW's state alone is twice the weights); return the bytes freed."""
+    freed = 0
+    for checkpoint in Path(output_dir).glob("checkpoint-*"):
+        for pattern in RESUME_ONLY:
+            for path in checkpoint.glob(pattern):
+                freed += path.stat().st_size
+                path.unlink()
+    return freed
+
+
 def save_run(output_dir: str, results: dict, training_args: TrainingArguments) -> Path:
-    """Write results.json; with --push_to_hub, also publish the run with this project's model card:
-    the one upload of the run (RunArguments keeps the Trainer from pushing on its own)."""
+    """Write results.json, drop the checkpoints' resume-only state, and with --push_to_hub publish the
+    run with this project's model card: the one upload of the run (RunArguments keeps the Trainer
+    from pushing on its own)."""
     path = write_results(output_dir, results)
+    if freed := drop_resume_state(output_dir):
+        logger.info(
+            "Run finished: freed %.0f MB of optimizer and scheduler states in checkpoints", freed / 2**20
+        )
     if getattr(training_args, "publish_to_hub", False):
         from distill.hub import publish
 

@@ -24,6 +24,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, PreTrainedModel, PreTrainedTokenizerBase
 
+from distill.data import LENGTH
+
 logger = logging.getLogger(__name__)
 
 COLUMN = "teacher_logits"
@@ -62,11 +64,18 @@ def compute_teacher_logits(
     batch_size: int = 64,
     precision: str = "fp32",
 ) -> torch.Tensor:
-    """Teacher logits for every row of `dataset`, in order, as float32 on the CPU; computed under
-    bf16/fp16 autocast when `precision` says so."""
+    """Teacher logits for every row of `dataset`, in the dataset's order, as float32 on the CPU.
+
+    The rows run in batches sorted by length, so batches hold little padding, and each row's logits
+    are put back at its own index. Under bf16/fp16 autocast when `precision` says so.
+    """
     columns = [c for c in ("input_ids", "token_type_ids", "attention_mask") if c in dataset.column_names]
+    lengths = (
+        dataset[LENGTH] if LENGTH in dataset.column_names else [len(ids) for ids in dataset["input_ids"]]
+    )
+    order = torch.argsort(torch.tensor(lengths), stable=True)
     loader = DataLoader(
-        dataset.select_columns(columns),
+        dataset.select_columns(columns).select(order.tolist()),
         batch_size=batch_size,
         collate_fn=DataCollatorWithPadding(tokenizer),
     )
@@ -79,12 +88,16 @@ def compute_teacher_logits(
         else contextlib.nullcontext()
     )
     with autocast:
-        logits = [
-            teacher(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
-            for batch in tqdm(loader, desc="Teacher logits", unit="batch")
-        ]
+        sorted_logits = torch.cat(
+            [
+                teacher(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu()
+                for batch in tqdm(loader, desc="Teacher logits", unit="batch")
+            ]
+        )
     teacher.train(was_training)
-    return torch.cat(logits)
+    logits = torch.empty_like(sorted_logits)
+    logits[order] = sorted_logits
+    return logits
 
 
 def with_teacher_logits(

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 from conftest import LABELS, SHARED, toxic_rows
 
-from distill.data import load_splits, normalize_text, tokenize
+from distill.data import PaddingCollator, load_splits, normalize_text, tokenize
 from distill.errors import UserError
 
 
@@ -75,8 +75,22 @@ def test_duplicates_and_retweets_never_cross_splits(tmp_path):
 def test_tokenize_names_labels_and_does_not_pad(csv_data, tokenizer):
     data = tokenize(load_splits(str(csv_data)).data, tokenizer, max_length=6)
     row = data["train"][0]
-    assert set(data["train"].column_names) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+    assert set(data["train"].column_names) == {
+        "input_ids",
+        "token_type_ids",
+        "attention_mask",
+        "labels",
+        "length",
+    }
     assert len(row["input_ids"]) <= 6
+    assert data["train"]["length"] == [len(ids) for ids in data["train"]["input_ids"]]
+
+
+def test_padding_collator_pads_and_keeps_length_from_the_model(csv_data, tokenizer):
+    rows = tokenize(load_splits(str(csv_data)).data, tokenizer, max_length=16)["train"]
+    batch = PaddingCollator(tokenizer)([rows[0], rows[1]])
+    assert set(batch) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+    assert batch["input_ids"].shape[1] == max(rows[0]["length"], rows[1]["length"])
 
 
 # -- bad input: each names the problem ------------------------------------------------------------

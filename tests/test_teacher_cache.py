@@ -1,7 +1,7 @@
 import pytest
 import torch
 from conftest import TINY_RUN, run_script, tiny_config
-from transformers import BertForSequenceClassification, DataCollatorWithPadding
+from transformers import BertForSequenceClassification
 
 from distill.data import load_splits, tokenize
 from distill.teacher_cache import COLUMN, cache_key, compute_teacher_logits, with_teacher_logits
@@ -18,17 +18,26 @@ def train(csv_data, tokenizer):
     return tokenize(load_splits(str(csv_data)).data, tokenizer, max_length=16)["train"]
 
 
-def test_cached_logits_are_the_teachers_logits(teacher, train, tokenizer, tmp_path):
-    cache = tmp_path / "cache"
-    data = with_teacher_logits(train, teacher, tokenizer, 16, cache, batch_size=8)
-    batch = DataCollatorWithPadding(tokenizer)([train[i] for i in range(8)])
+def alone(teacher, row) -> torch.Tensor:
+    """The teacher's logits for one example on its own: no padding, no batch neighbours."""
     with torch.no_grad():
-        live = teacher(**{k: v for k, v in batch.items() if k != "labels"}).logits
-    assert torch.equal(torch.tensor(data[COLUMN][:8]), live)
+        return teacher(
+            **{k: torch.tensor([row[k]]) for k in ("input_ids", "token_type_ids", "attention_mask")}
+        ).logits[0]
+
+
+def test_cached_logits_stay_aligned_with_their_examples(teacher, train, tokenizer, tmp_path):
+    """Computed in length-sorted batches, each row's logits come back at its own index."""
+    shuffled = train.shuffle(seed=3)
+    assert len(set(shuffled["length"])) > 1 and shuffled["length"] != sorted(shuffled["length"])
+    cache = tmp_path / "cache"
+    data = with_teacher_logits(shuffled, teacher, tokenizer, 16, cache, batch_size=8)
+    for i in range(len(data)):
+        torch.testing.assert_close(torch.tensor(data[COLUMN][i]), alone(teacher, data[i]), atol=1e-5, rtol=0)
     # A second call reads the file instead of running the teacher.
     files = list(cache.iterdir())
     assert len(files) == 1
-    again = with_teacher_logits(train, teacher, tokenizer, 16, cache, batch_size=8)
+    again = with_teacher_logits(shuffled, teacher, tokenizer, 16, cache, batch_size=8)
     assert again[COLUMN] == data[COLUMN] and list(cache.iterdir()) == files
 
 

@@ -366,3 +366,47 @@ def test_push_to_hub_without_a_token_is_refused_before_training(
     assert exit_info.value.code == 2
     assert "No Hugging Face token" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+# -- length-grouped batches -------------------------------------------------------------------------
+
+
+def test_training_batches_are_grouped_by_the_precomputed_length(csv_data, tokenizer, tmp_path):
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from distill.args import RunArguments
+    from distill.data import load_splits, tokenize
+    from distill.runner import trainer_inputs
+
+    rows = toxic_rows(400)  # the sampler sorts within megabatches of up to n // (4 · batch) batches
+    rows["tweet"] = [text + " lol" * (i % 11) for i, text in enumerate(rows["tweet"])]  # 12 to 32 tokens
+    rows.to_csv(csv_data, index=False)
+    data = tokenize(load_splits(str(csv_data)).data, tokenizer, max_length=32)
+
+    def padded_share(strategy: str) -> float:
+        """Share of the tokens in the training batches that are padding."""
+        args = RunArguments(
+            output_dir=str(tmp_path), train_sampling_strategy=strategy, per_device_train_batch_size=8, seed=0
+        )
+        model = no_dropout_teacher()
+        trainer = Trainer(model=model, args=args, **trainer_inputs(data, tokenizer, LABELS))
+        if strategy == "group_by_length":
+            sampler = trainer._get_train_sampler()
+            assert isinstance(sampler, LengthGroupedSampler) and sampler.lengths == data["train"]["length"]
+        masks = [batch["attention_mask"] for batch in trainer.get_train_dataloader()]
+        assert all("length" not in batch for batch in trainer.get_train_dataloader())
+        return 1 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
+
+    assert RunArguments(output_dir=str(tmp_path)).train_sampling_strategy == "group_by_length"
+    assert padded_share("group_by_length") < padded_share("random") / 2
+
+
+def test_a_finished_run_keeps_checkpoint_weights_but_not_optimizer_states(teacher_dir, csv_data, tmp_path):
+    out = tmp_path / "student"
+    steps = ["--save_strategy", "steps", "--save_steps", "1", "--eval_strategy", "steps", "--eval_steps", "1"]
+    train_run("distill", teacher_dir, csv_data, out, *steps)
+    checkpoints = sorted(out.glob("checkpoint-*"))
+    assert checkpoints
+    for checkpoint in checkpoints:
+        assert (checkpoint / "model.safetensors").exists() and (checkpoint / "trainer_state.json").exists()
+        assert not list(checkpoint.glob("optimizer.pt")) and not list(checkpoint.glob("rng_state*"))
