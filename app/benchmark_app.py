@@ -2,6 +2,7 @@
 
     python app/benchmark_app.py --runs outputs
     python app/benchmark_app.py --model outputs/teacher outputs/student-even --clients 50 --requests 20
+    python app/benchmark_app.py --model outputs/student-even --quantize int8
 
 Starts gunicorn on a free local port (and stops it), sends CLIENTS concurrent clients x REQUESTS
 requests each (short tweets spread over the models, every 10th request a bad one), then prints the
@@ -69,6 +70,7 @@ class Answer:
 def main() -> None:
     args = parse_args()
     env = {**os.environ, "TOXIC_RUNS": str(args.runs), "TOXIC_MODELS": ",".join(args.model or [])}
+    env["TOXIC_QUANTIZE"] = args.quantize or ""
     port = free_port()
     with tempfile.TemporaryFile(mode="w+") as log:
         command = [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "--threads", str(args.threads)]
@@ -106,6 +108,9 @@ def load_parser(description: str | None) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--runs", type=Path, default=Path("outputs"), help="folder of runs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--quantize", choices=["int8"], help="serve the models int8-quantized (TOXIC_QUANTIZE; default: fp32)"
     )
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients (default: %(default)s)")
     parser.add_argument("--requests", type=int, default=20, help="requests per client (default: %(default)s)")

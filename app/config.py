@@ -12,10 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from distill.errors import UserError
+from distill.quantize import QUANTIZATIONS
+
 ENV_MODELS = "TOXIC_MODELS"  # comma-separated model folders or Hub ids; empty: every finished run
 ENV_RUNS = "TOXIC_RUNS"  # folder searched for finished runs (default: outputs)
 ENV_NON_TOXIC_LABEL = "TOXIC_NON_TOXIC_LABEL"  # the class that is not toxic (default: guessed)
 ENV_REPORT = "TOXIC_REPORT"  # folder of scripts/compare.py's report (default: <runs>/report)
+ENV_QUANTIZE = "TOXIC_QUANTIZE"  # int8: serve every model int8-quantized on the CPU; empty: as trained
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class AppConfig:
     runs: Path = Path("outputs")
     non_toxic_label: str | None = None
     report: Path | None = None
+    quantize: str | None = None
 
     @property
     def report_dir(self) -> Path:
@@ -33,11 +38,17 @@ class AppConfig:
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> AppConfig:
         models = tuple(m.strip() for m in environ.get(ENV_MODELS, "").split(",") if m.strip())
         report = environ.get(ENV_REPORT, "").strip()
+        quantize = environ.get(ENV_QUANTIZE, "").strip().lower() or None
+        if quantize is not None and quantize not in QUANTIZATIONS:
+            raise UserError(
+                f"{ENV_QUANTIZE}={quantize!r}: use {' or '.join(QUANTIZATIONS)}, or leave it empty."
+            )
         return cls(
             models=models,
             runs=Path(environ.get(ENV_RUNS, "").strip() or "outputs"),
             non_toxic_label=environ.get(ENV_NON_TOXIC_LABEL, "").strip() or None,
             report=Path(report) if report else None,
+            quantize=quantize,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -47,6 +58,7 @@ class AppConfig:
             ENV_RUNS: str(self.runs),
             ENV_NON_TOXIC_LABEL: self.non_toxic_label or "",
             ENV_REPORT: str(self.report) if self.report is not None else "",
+            ENV_QUANTIZE: self.quantize or "",
         }
 
 
@@ -59,13 +71,16 @@ class ServerOptions:
 
 def parse_args(argv: Sequence[str] | None = None) -> ServerOptions:
     """Parse `python app/app.py` flags; unset flags fall back to the environment."""
-    env = AppConfig.from_env()
     parser = argparse.ArgumentParser(
         prog="python app/app.py",
         description="Serve the toxic-comment classifier UI and JSON API.",
         epilog=f"Each flag sets an environment variable ({ENV_MODELS}, {ENV_RUNS}, {ENV_NON_TOXIC_LABEL}, "
-        f"{ENV_REPORT}), which is how gunicorn, importing app.app:server, is configured.",
+        f"{ENV_REPORT}, {ENV_QUANTIZE}), which is how gunicorn, importing app.app:server, is configured.",
     )
+    try:
+        env = AppConfig.from_env()
+    except UserError as err:
+        parser.error(str(err))
     parser.add_argument(
         "--model",
         dest="models",
@@ -83,6 +98,13 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerOptions:
     parser.add_argument(
         "--report", type=Path, default=env.report, help="compare report folder (default: RUNS/report)"
     )
+    parser.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        default=env.quantize,
+        help="serve the models with int8 linear layers through ONNX Runtime, for faster CPU serving "
+        "(default: as trained, fp32)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8050, help="port (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -91,5 +113,6 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerOptions:
         runs=args.runs,
         non_toxic_label=args.non_toxic_label,
         report=args.report,
+        quantize=args.quantize,
     )
     return ServerOptions(config=config, host=args.host, port=args.port)

@@ -18,6 +18,7 @@ from transformers import (
 
 from distill.errors import UserError
 from distill.models import load_trained_classifier, model_label_names
+from distill.quantize import OnnxInt8Classifier, quantize_int8
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +116,14 @@ class Classifier:
     def __init__(
         self,
         name: str,
-        model: PreTrainedModel,
+        model: PreTrainedModel | OnnxInt8Classifier,
         tokenizer: PreTrainedTokenizerBase,
         non_toxic_label: str | None = None,
         source: str | None = None,
         batch_size: int = 32,
     ) -> None:
         self.name = name
+        self.precision = "int8" if isinstance(model, OnnxInt8Classifier) else "fp32"
         self.source = source or name
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -135,8 +137,11 @@ class Classifier:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, name: str, name_or_path: str, non_toxic_label: str | None = None) -> Classifier:
-        """Load a model folder (safetensors only) or Hub id; never runs code shipped with the model."""
+    def load(
+        cls, name: str, name_or_path: str, non_toxic_label: str | None = None, quantize: str | None = None
+    ) -> Classifier:
+        """Load a model folder (safetensors only) or Hub id; never runs code shipped with the model.
+        With `quantize="int8"`, serve it int8-quantized through ONNX Runtime (see distill.quantize)."""
         path = Path(name_or_path).expanduser()
         local = path.is_dir()
         if not local and path.exists():
@@ -149,6 +154,14 @@ class Classifier:
             where = "" if local else " (not a local folder, and not fetched from the Hugging Face Hub)"
             raise UserError(f"Cannot load model {name_or_path}{where}: {_first_line(err)}") from err
         model = load_trained_classifier(name_or_path, "Serve a fine-tuned run instead.")
+        if quantize == "int8":
+            return cls(
+                name,
+                quantize_int8(model, tokenizer.model_input_names),
+                tokenizer,
+                non_toxic_label,
+                name_or_path,
+            )
         return cls(name, model, tokenizer, non_toxic_label, source=name_or_path)
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:
@@ -173,6 +186,7 @@ class Classifier:
             ).to(self.model.device)
             with torch.inference_mode():
                 logits = self.model(**batch).logits
+            assert logits is not None  # a sequence classifier always returns logits
             probabilities = logits.float().softmax(dim=-1).tolist()
             lengths = batch["attention_mask"].sum(dim=1).tolist()
             truncated = [

@@ -50,6 +50,7 @@ class ModelRegistry:
                 "labels": c.labels,
                 "non_toxic_label": c.non_toxic_label,
                 "max_length": c.max_length,
+                "precision": c.precision,
                 "default": c is self.default,
                 "results": self.results(c.name),
             }
@@ -67,7 +68,7 @@ def load_registry(config: AppConfig) -> ModelRegistry:
     results: dict[str, dict[str, Any] | None] = {}
     for name, source in sources.items():
         try:
-            classifier = Classifier.load(name, source, config.non_toxic_label)
+            classifier = Classifier.load(name, source, config.non_toxic_label, config.quantize)
         except UserError as err:  # its message names the model
             logger.error("Skipping a model: %s", err)
             continue
@@ -77,8 +78,9 @@ def load_registry(config: AppConfig) -> ModelRegistry:
         classifiers.append(classifier)
         results[name] = _summary(source)
         logger.info(
-            "Loaded model %s from %s: classes %s, %r is not toxic, at most %d tokens.",
+            "Loaded model %s (%s) from %s: classes %s, %r is not toxic, at most %d tokens.",
             name,
+            classifier.precision,
             source,
             ", ".join(classifier.labels),
             classifier.non_toxic_label,

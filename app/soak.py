@@ -120,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),  # a soak test needs no network
         "TOXIC_RUNS": str(args.runs),
         "TOXIC_MODELS": ",".join(args.model or []),
+        "TOXIC_QUANTIZE": args.quantize or "",
     }
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "--threads", str(args.threads)]

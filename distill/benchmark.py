@@ -1,5 +1,6 @@
-"""Speed measurements: this project's distillation training against the course recipe, and student
-against teacher inference. Each measurement runs in a fresh process so its peak memory is its own."""
+"""Speed measurements: where distillation's training speed comes from, one source at a time, and how
+fast the teacher, the student and the int8 student serve. Each measurement runs in a fresh process,
+so its peak memory is its own, and every training variant reads the same examples once."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,25 +18,26 @@ from datasets import Dataset
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
-    DataCollatorWithPadding,
     PreTrainedModel,
     TrainerCallback,
     TrainingArguments,
 )
 
+from distill.data import LENGTH, PaddingCollator
+from distill.quantize import quantize_int8
 from distill.students import make_student
 from distill.teacher_cache import with_teacher_logits
 from distill.trainer import DistillationTrainer
 
 
-def in_fresh_process(fn: Callable[..., dict], *args: Any) -> dict:
-    """Run `fn(*args)` in a new process; add its peak resident memory (and GPU peak, if any)."""
+def in_fresh_process(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
+    """Run `fn(*args, **kwargs)` in a new process; add its peak resident memory (and GPU peak, if any)."""
     with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_measured, (fn, *args))
+        return pool.apply(_measured, (fn, *args), kwargs)
 
 
-def _measured(fn: Callable[..., dict], *args: Any) -> dict:
-    result = fn(*args)
+def _measured(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
+    result = fn(*args, **kwargs)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if torch.cuda.is_available():
         result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -45,14 +48,13 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _load(teacher_dir: str, layers: list[int] | None) -> tuple[PreTrainedModel, Any]:
-    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
-    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
-    return (make_student(teacher, layers) if layers else teacher), tokenizer
+def bf16_hardware() -> bool:
+    """Whether this machine has a GPU that runs bf16 (CPU bf16 autocast is emulated and slow)."""
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def course_recipe_training(
-    teacher_dir: str, layers: list[int], texts: list[str], labels: list[int], batch_size: int, steps: int
+    teacher_dir: str, layers: list[int], texts: list[str], labels: list[int], batch_size: int
 ) -> dict:
     """The course notebook's loop, faithfully: the teacher runs on every batch, fp32, every text
     padded to 128 tokens, loss = (CE + KL at T=1 + cosine on logits) / 3, Adam at 5e-5."""
@@ -62,9 +64,8 @@ def course_recipe_training(
     student = make_student(teacher, layers).to(device).train()  # type: ignore[arg-type]
     optimizer = torch.optim.Adam(student.parameters(), lr=5e-5)
     cosine = torch.nn.CosineEmbeddingLoss()
-    times = []
-    for step in range(steps + 1):  # the first step warms up and is not timed
-        start = step * batch_size % len(texts)
+
+    def step(start: int) -> None:
         batch = tokenizer(
             texts[start : start + batch_size],
             padding="max_length",
@@ -73,8 +74,6 @@ def course_recipe_training(
             return_tensors="pt",
         ).to(device)
         y = torch.tensor(labels[start : start + batch_size], device=device)
-        _sync()
-        began = time.perf_counter()
         s_logits = student(**batch).logits
         with torch.no_grad():
             t_logits = teacher(**batch).logits
@@ -85,10 +84,16 @@ def course_recipe_training(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+
+    step(0)  # warm-up, not timed
+    times = []
+    for start in range(0, len(texts), batch_size):
         _sync()
-        if step:
-            times.append(time.perf_counter() - began)
-    return {"samples_per_second": batch_size * len(times) / sum(times)}
+        began = time.perf_counter()
+        step(start)
+        _sync()
+        times.append(time.perf_counter() - began)
+    return {"samples_per_second": len(texts) / sum(times)}
 
 
 class _StepTimer(TrainerCallback):
@@ -102,8 +107,31 @@ class _StepTimer(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         _sync()
-        if state.global_step > 1:  # the first step warms up
-            self.times.append(time.perf_counter() - self._began)
+        self.times.append(time.perf_counter() - self._began)
+
+
+@dataclass(frozen=True)
+class TrainingVariant:
+    """One way to run DistillationTrainer: each source of speed switched on or off."""
+
+    name: str
+    group_by_length: bool
+    cached_teacher_logits: bool
+    bf16: bool = False
+
+
+# Cumulative, in the order the README's speed table adds them; the last is the previous default.
+TRAINING_VARIANTS = (
+    TrainingVariant("+ dynamic padding", group_by_length=False, cached_teacher_logits=False),
+    TrainingVariant("+ length grouping", group_by_length=True, cached_teacher_logits=False),
+    TrainingVariant("+ cached teacher logits", group_by_length=True, cached_teacher_logits=True),
+    TrainingVariant("+ bf16", group_by_length=True, cached_teacher_logits=True, bf16=True),
+)
+PREVIOUS_DEFAULT = TrainingVariant(
+    "previous default (dynamic padding, cached logits, random batches)",
+    group_by_length=False,
+    cached_teacher_logits=True,
+)
 
 
 def project_training(
@@ -112,63 +140,91 @@ def project_training(
     texts: list[str],
     labels: list[int],
     batch_size: int,
-    steps: int,
     output_dir: str,
+    variant: TrainingVariant,
 ) -> dict:
-    """distill.py's path: DistillationTrainer, cached teacher logits, dynamic padding, bf16 on GPUs."""
-    teacher, tokenizer = _load(teacher_dir, None)
-    data = Dataset.from_dict({"text": texts, "labels": labels})
-    data = data.map(
-        lambda b: tokenizer(b["text"], truncation=True, max_length=128), batched=True, remove_columns=["text"]
+    """distill.py's path, DistillationTrainer with dynamic padding, over `texts` once, as `variant` says."""
+    teacher, tokenizer = _load(teacher_dir)
+    teacher = teacher.to(_device())  # type: ignore[arg-type]
+    data = Dataset.from_dict({"text": texts, "labels": labels}).map(
+        lambda b: {
+            **(encoded := tokenizer(b["text"], truncation=True, max_length=128)),
+            LENGTH: [len(ids) for ids in encoded["input_ids"]],
+        },
+        batched=True,
+        remove_columns=["text"],
     )
-    cache_began = time.perf_counter()
-    data = with_teacher_logits(
-        data,
-        teacher.to(_device()),  # type: ignore[arg-type]
-        tokenizer,
-        128,
-        f"{output_dir}/cache",
-        batch_size=64,
-    )
-    cache_seconds = time.perf_counter() - cache_began
+    cache_seconds = None
+    if variant.cached_teacher_logits:
+        began = time.perf_counter()
+        data = with_teacher_logits(data, teacher, tokenizer, 128, f"{output_dir}/cache", batch_size=64)
+        cache_seconds = time.perf_counter() - began
     args = TrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=batch_size, max_steps=steps + 1, learning_rate=5e-5,
+        output_dir=output_dir, per_device_train_batch_size=batch_size, num_train_epochs=1, learning_rate=5e-5,
         save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True, logging_strategy="no",
-        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
+        train_sampling_strategy="group_by_length" if variant.group_by_length else "random",
+        remove_unused_columns=False, bf16=variant.bf16, seed=0,
     )  # fmt: skip
     timer = _StepTimer()
+    collator = PaddingCollator(tokenizer)
+    student = make_student(teacher, layers)
     trainer = DistillationTrainer(
-        model=make_student(teacher, layers), teacher=teacher, args=args, train_dataset=data,
-        data_collator=DataCollatorWithPadding(tokenizer), callbacks=[timer],
-    )  # fmt: skip
+        model=student,
+        teacher=teacher,
+        args=args,
+        train_dataset=data,
+        data_collator=collator,
+        callbacks=[timer],
+    )
+    _warm_up(student, collator([data[i] for i in range(min(batch_size, len(data)))]))
     trainer.train()
-    return {
-        "samples_per_second": batch_size * len(timer.times) / sum(timer.times),
-        "cache_seconds": cache_seconds,
-        "cache_examples": len(texts),
-    }
+    return {"samples_per_second": len(texts) / sum(timer.times), "cache_seconds": cache_seconds}
+
+
+def _warm_up(model: PreTrainedModel, batch: dict) -> None:
+    """One untimed forward and backward pass, so no variant pays for first-call set-up in its timing."""
+    inputs = {k: v.to(_device()) for k, v in batch.items() if k not in ("labels", "teacher_logits")}
+    model.to(_device())  # type: ignore[arg-type]
+    model(**inputs).logits.sum().backward()
+    model.zero_grad(set_to_none=True)
+
+
+def save_student(teacher_dir: str, layers: list[int], output_dir: str) -> dict:
+    """Save the student built from `layers` of the teacher, so that it can be measured on its own."""
+    teacher, tokenizer = _load(teacher_dir)
+    make_student(teacher, layers).save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return {}
 
 
 @torch.inference_mode()
 def inference(
-    teacher_dir: str, layers: list[int] | None, texts: list[str], batch_size: int, repeats: int
+    model_dir: str, texts: list[str], batch_size: int, repeats: int, quantize: str | None = None
 ) -> dict:
-    """Latency per batch and throughput, on short texts, dynamic padding, eval mode."""
-    model, tokenizer = _load(teacher_dir, layers)
-    model = model.to(_device()).eval()  # type: ignore[arg-type]
-    batches = [texts[i : i + batch_size] for i in range(0, batch_size * repeats, batch_size)]
+    """Latency per batch and throughput of one model loaded alone, fp32 or int8, in eval mode.
+
+    Batch 1 classifies one text at a time. Larger batches are cut from the texts sorted by length,
+    as the app batches a request of many texts, so a batch pads only to its own longest text.
+    """
+    model, tokenizer = _load(model_dir)
+    served: Any = (
+        quantize_int8(model, tokenizer.model_input_names) if quantize else model.to(_device()).eval()  # type: ignore[arg-type]
+    )
+    device = torch.device("cpu") if quantize else _device()
+    needed = texts[: batch_size * (repeats + 2)]
+    if batch_size > 1:
+        needed = sorted(needed, key=len)
+    batches = [needed[i : i + batch_size] for i in range(0, len(needed), batch_size)]
 
     def classify(batch: list[str]) -> None:
-        model(
-            **tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt").to(
-                _device()
-            )
+        served(
+            **tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt").to(device)
         )
 
     for batch in batches[:2]:  # warm-up
         classify(batch)
     latencies = []
-    for batch in batches:
+    for batch in batches[2:]:
         _sync()
         began = time.perf_counter()
         classify(batch)
@@ -176,9 +232,14 @@ def inference(
         latencies.append(time.perf_counter() - began)
     return {
         "p50_ms": statistics.median(latencies) * 1000,
-        "samples_per_second": batch_size * len(latencies) / sum(latencies),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "samples_per_second": sum(map(len, batches[2:])) / sum(latencies),
     }
+
+
+def _load(model_dir: str) -> tuple[PreTrainedModel, Any]:
+    return AutoModelForSequenceClassification.from_pretrained(model_dir), AutoTokenizer.from_pretrained(
+        model_dir
+    )
 
 
 def _sync() -> None:

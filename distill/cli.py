@@ -30,6 +30,12 @@ def setup_logging(training_args: TrainingArguments | None = None) -> None:
     transformers.utils.logging.enable_explicit_format()
 
 
+def with_positional(argv: list[str], flag: str) -> list[str]:
+    """Read a leading positional argument as `flag` (`script.py RUN_DIR ...` for `--run_dir RUN_DIR`),
+    since HfArgumentParser makes every dataclass field a flag."""
+    return [flag, *argv] if argv and not argv[0].startswith("-") else argv
+
+
 def run(main: Callable[[], object]) -> None:
     """Call `main`; on a UserError print `error: <message>` to stderr and exit with status 2."""
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from transformers import (
     AutoModelForSequenceClassification,
@@ -74,8 +75,8 @@ def load_teacher(name_or_path: str, label_names: Sequence[str]) -> PreTrainedMod
     return model
 
 
-def model_label_names(model: PreTrainedModel) -> list[str]:
-    """The class names a model was trained with, in class order."""
+def model_label_names(model: PreTrainedModel | Any) -> list[str]:
+    """The class names a model (anything with a transformers `config`) was trained with, in class order."""
     id2label: dict = model.config.id2label or {}
     return [str(id2label[i]) for i in range(len(id2label))]
 

@@ -1,9 +1,12 @@
-"""Measure speed: distillation training against the course recipe, students against the teacher.
+"""Measure speed: where distillation's training speed comes from, and how fast each model serves.
 
     python scripts/benchmark.py --teacher outputs/teacher --dataset ../shared/data/davidson/labeled_data.csv
 
-Prints a markdown table and writes --output (JSON). Same machine, same data, same teacher and
-student sizes for every row; each measurement runs in its own process (peak memory is its own).
+Training: the course recipe, then DistillationTrainer with dynamic padding, + length-grouped batches,
++ cached teacher logits, + bf16 (only where a GPU runs it), and the previous default (cached logits,
+random batches); each reads the same --train_examples once, in its own process. Inference: the
+teacher, the student and the int8 student, each loaded alone in its own process, at batch 1 and 32.
+Prints markdown tables and writes --output (JSON).
 """
 
 import sys
@@ -19,12 +22,22 @@ import platform
 import tempfile
 from dataclasses import asdict, dataclass, field
 
+import pandas as pd
 import torch
-from transformers import HfArgumentParser
+from transformers import AutoConfig, HfArgumentParser
 
 from distill import cli
 from distill.args import DEFAULT_DATASET
-from distill.benchmark import course_recipe_training, in_fresh_process, inference, project_training
+from distill.benchmark import (
+    PREVIOUS_DEFAULT,
+    TRAINING_VARIANTS,
+    bf16_hardware,
+    course_recipe_training,
+    in_fresh_process,
+    inference,
+    project_training,
+    save_student,
+)
 from distill.data import load_splits
 from distill.layers import parse_layers
 from distill.report import markdown_table
@@ -35,84 +48,92 @@ from distill.results import atomic_write
 class BenchmarkArguments:
     teacher: str = field(default="outputs/teacher", metadata={"help": "A fine-tuned teacher folder."})
     dataset: str = field(default=DEFAULT_DATASET, metadata={"help": "Hub id or local file with short texts."})
-    layers: list[str] = field(default_factory=lambda: ["even"], metadata={"help": "Students to measure."})
-    train_batch_size: int = field(default=16, metadata={"help": "Training batch size (both recipes)."})
-    train_steps: int = field(default=4, metadata={"help": "Timed training steps (after one warm-up step)."})
-    cache_examples: int = field(default=512, metadata={"help": "Examples whose teacher logits are cached."})
+    layers: str = field(default="even", metadata={"help": "The student to measure (odd, even, top, ...)."})
+    train_batch_size: int = field(default=16, metadata={"help": "Training batch size (every variant)."})
+    train_examples: int = field(
+        default=512, metadata={"help": "Training examples every variant reads once (and caches logits of)."}
+    )
     inference_repeats: int = field(default=20, metadata={"help": "Timed batches per inference measurement."})
     output: str = field(default="outputs/benchmark.json", metadata={"help": "Where the JSON goes."})
 
 
 def main() -> None:
-    (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses()
+    (args,) = HfArgumentParser(BenchmarkArguments, allow_abbrev=False).parse_args_into_dataclasses()
     cli.setup_logging()
     train = load_splits(args.dataset).data["train"]
-    texts, labels = list(train["text"]), [int(x) for x in train["label"]]
-    from transformers import AutoConfig
-
-    n_layers = AutoConfig.from_pretrained(args.teacher).num_hidden_layers
+    n = args.train_examples
+    texts, labels = list(train["text"])[:n], [int(x) for x in train["label"]][:n]
+    layers = parse_layers(args.layers, AutoConfig.from_pretrained(args.teacher).num_hidden_layers)
     hardware = (
         torch.cuda.get_device_name()
         if torch.cuda.is_available()
         else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     )
-    rows, results = [], {"hardware": hardware, "arguments": asdict(args), "training": {}, "inference": {}}
+    results: dict = {"hardware": hardware, "arguments": asdict(args), "training": {}, "inference": {}}
 
-    for spec in args.layers:
-        layers = parse_layers(spec, n_layers)
-        steps, batch = args.train_steps, args.train_batch_size
-        course = in_fresh_process(course_recipe_training, args.teacher, layers, texts, labels, batch, steps)
+    batch = args.train_batch_size
+    recipe = in_fresh_process(course_recipe_training, args.teacher, layers, texts, labels, batch)
+    results["training"]["course recipe"] = recipe
+    training_rows = [_training_row("course recipe", recipe, recipe)]
+    for variant in [*TRAINING_VARIANTS, PREVIOUS_DEFAULT]:
+        if variant.bf16 and not bf16_hardware():
+            training_rows.append({"variant": variant.name, "samples/s": "not run: no GPU with bf16 here"})
+            continue
         with tempfile.TemporaryDirectory() as tmp:
-            ours = in_fresh_process(
-                project_training,
-                args.teacher,
-                layers,
-                texts[: args.cache_examples],
-                labels[: args.cache_examples],
-                batch,
-                steps,
-                tmp,
+            measured = in_fresh_process(
+                project_training, args.teacher, layers, texts, labels, batch, tmp, variant=variant
             )
-        ratio = ours["samples_per_second"] / course["samples_per_second"]
-        results["training"][spec] = {"course_recipe": course, "toxic_distill": ours, "speedup": ratio}
-        rows.append(
-            {
-                "measure": f"training {spec} student, samples/s",
-                "course recipe / teacher": f"{course['samples_per_second']:.2f}",
-                "toxic-distill / student": f"{ours['samples_per_second']:.2f}",
-                "ratio": f"{ratio:.2f}×",
-                "peak RSS MB (a / b)": f"{course['peak_rss_mb']:.0f} / {ours['peak_rss_mb']:.0f}",
-            }
-        )
+        results["training"][variant.name] = measured
+        training_rows.append(_training_row(variant.name, measured, recipe))
 
-    for batch in (1, 32):
-        teacher = in_fresh_process(inference, args.teacher, None, texts, batch, args.inference_repeats)
-        results["inference"][f"teacher_batch{batch}"] = teacher
-        for spec in args.layers:
-            student = in_fresh_process(
-                inference, args.teacher, parse_layers(spec, n_layers), texts, batch, args.inference_repeats
-            )
-            results["inference"][f"{spec}_batch{batch}"] = student
-            ratio = student["samples_per_second"] / teacher["samples_per_second"]
-            rows.append(
-                {
-                    "measure": f"inference batch {batch}, samples/s (p50 ms)",
-                    "course recipe / teacher": f"{teacher['samples_per_second']:.1f} ({teacher['p50_ms']:.1f})",
-                    "toxic-distill / student": f"{student['samples_per_second']:.1f} ({student['p50_ms']:.1f})",
-                    "ratio": f"{ratio:.2f}×",
-                    "peak RSS MB (a / b)": f"{teacher['peak_rss_mb']:.0f} / {student['peak_rss_mb']:.0f}",
-                }
-            )
-
-    import pandas as pd
+    inference_rows = []
+    with tempfile.TemporaryDirectory() as student_dir:
+        in_fresh_process(save_student, args.teacher, layers, student_dir)
+        models = [
+            ("teacher fp32", args.teacher, None),
+            (f"{args.layers} student fp32", student_dir, None),
+            (f"{args.layers} student int8", student_dir, "int8"),
+        ]
+        all_texts = list(train["text"])
+        for batch_size in (1, 32):
+            teacher_speed = None
+            for name, folder, quantize in models:
+                measured = in_fresh_process(
+                    inference, folder, all_texts, batch_size, args.inference_repeats, quantize=quantize
+                )
+                results["inference"][f"{name}, batch {batch_size}"] = measured
+                teacher_speed = teacher_speed or measured["samples_per_second"]
+                inference_rows.append(
+                    {
+                        "model": name,
+                        "batch": batch_size,
+                        "samples/s": f"{measured['samples_per_second']:.1f}",
+                        "p50 ms": f"{measured['p50_ms']:.1f}",
+                        "× teacher fp32": f"{measured['samples_per_second'] / teacher_speed:.2f}×",
+                        "peak RSS MB": f"{measured['peak_rss_mb']:.0f}",
+                    }
+                )
 
     atomic_write(args.output, json.dumps(results, indent=2))
-    print(f"Hardware: {hardware}; teacher {args.teacher}\n")
-    print(markdown_table(pd.DataFrame(rows)))
-    cache = next(iter(results["training"].values()))["toxic_distill"]
-    print(
-        f"\nOne-time teacher-logit cache: {cache['cache_examples']} examples in {cache['cache_seconds']:.1f} s (reused across epochs and students). JSON: {args.output}"
-    )
+    print(f"Hardware: {hardware}; teacher {args.teacher}; {n} training examples, batch {batch}\n")
+    print(markdown_table(pd.DataFrame(training_rows).fillna("")))
+    print()
+    print(markdown_table(pd.DataFrame(inference_rows)))
+    cache = results["training"].get("+ cached teacher logits", {}).get("cache_seconds")
+    if cache is not None:
+        print(
+            f"\nOne-time teacher-logit cache: {n} examples in {cache:.1f} s (reused across epochs and students)."
+        )
+    print(f"JSON: {args.output}")
+
+
+def _training_row(name: str, measured: dict, recipe: dict) -> dict:
+    return {
+        "variant": name,
+        "samples/s": f"{measured['samples_per_second']:.2f}",
+        "× recipe": f"{measured['samples_per_second'] / recipe['samples_per_second']:.2f}×",
+        "peak RSS MB": f"{measured['peak_rss_mb']:.0f}",
+    }
 
 
 if __name__ == "__main__":

@@ -40,9 +40,7 @@ class PushArguments:
 
 def main() -> None:
     # RUN_DIR is positional, as in `push_to_hub.py RUN_DIR --repo_id ...`.
-    argv = sys.argv[1:]
-    if argv and not argv[0].startswith("-"):
-        argv = ["--run_dir", *argv]
+    argv = cli.with_positional(sys.argv[1:], "--run_dir")
     (args,) = HfArgumentParser(PushArguments).parse_args_into_dataclasses(args=argv)
     cli.setup_logging()
     files = publish(

@@ -232,6 +232,33 @@ def test_flags_travel_through_the_environment() -> None:
     assert AppConfig.from_env({}) == AppConfig(models=(), runs=Path("outputs"))
 
 
+def test_quantize_travels_through_the_environment_and_bad_values_are_refused(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    config = parse_args(["--quantize", "int8"]).config
+    assert config.quantize == "int8" and AppConfig.from_env(config.to_env()) == config
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--quantize", "int4"])
+    assert exit_info.value.code == 2
+    monkeypatch.setenv("TOXIC_QUANTIZE", "fp8")
+    with pytest.raises(UserError, match="TOXIC_QUANTIZE='fp8': use int8"):
+        AppConfig.from_env()
+    with pytest.raises(SystemExit):
+        parse_args([])
+    assert "TOXIC_QUANTIZE='fp8'" in capsys.readouterr().err
+
+
+def test_int8_models_answer_like_fp32_and_say_they_are_int8(runs: Path) -> None:
+    fp32 = load_registry(AppConfig(runs=runs))
+    int8 = load_registry(AppConfig(runs=runs, quantize="int8"))
+    assert {m["precision"] for m in int8.describe()} == {"int8"}
+    assert {m["precision"] for m in fp32.describe()} == {"fp32"}
+    texts = ["you people are vermin", "lovely weather at the beach", "short", "this is damn stupid lol " * 3]
+    for name in fp32.names:
+        exact, quantized = fp32.get(name).classify(texts), int8.get(name).classify(texts)  # type: ignore[union-attr]
+        for a, b in zip(exact, quantized, strict=True):
+            for label in LABELS:
+                assert b["scores"][label] == pytest.approx(a["scores"][label], abs=0.02)
+
+
 def test_finished_runs_are_served_with_their_test_results(runs: Path, caplog) -> None:  # type: ignore[no-untyped-def]
     registry = load_registry(AppConfig(runs=runs))
     assert registry.names == ["student-even", "teacher"]  # student-odd has no results.json

@@ -410,3 +410,25 @@ def test_a_finished_run_keeps_checkpoint_weights_but_not_optimizer_states(teache
     for checkpoint in checkpoints:
         assert (checkpoint / "model.safetensors").exists() and (checkpoint / "trainer_state.json").exists()
         assert not list(checkpoint.glob("optimizer.pt")) and not list(checkpoint.glob("rng_state*"))
+
+
+# -- scripts/evaluate.py: a finished run on its own split, fp32 or int8 --------------------------------
+
+
+def test_evaluate_reproduces_the_recorded_test_metrics_and_runs_int8(teacher_dir, csv_data, tmp_path, capsys):
+    import re
+
+    out = tmp_path / "student"
+    results = train_run("distill", teacher_dir, csv_data, out, "--layers", "even")
+    n = results["split_sizes"]["test"]
+    for extra in ([], ["--quantize", "int8"]):
+        run_script("evaluate", out, *extra)
+        printed = capsys.readouterr().out
+        measured = {k: float(v) for k, v in re.findall(r"(accuracy|macro_f1): ([0-9.]+)", printed)}
+        assert measured["accuracy"] == pytest.approx(results["test_accuracy"], abs=1 / n + 1e-9), printed
+    other = tmp_path / "other.csv"
+    toxic_rows(90).to_csv(other, index=False)
+    with pytest.raises(SystemExit) as exit_info:
+        run_script("evaluate", out, "--dataset", other)
+    assert exit_info.value.code == 2
+    assert "is not the one" in capsys.readouterr().err

@@ -1,0 +1,88 @@
+"""Evaluate a finished run again on its own test (or validation) split, as trained or int8-quantized.
+
+    python scripts/evaluate.py outputs/student-even
+    python scripts/evaluate.py outputs/student-even --quantize int8
+
+The split is rebuilt from the run's results.json (data, split seed, sizes) and must have the hash
+the run recorded, so the numbers compare with the run's own. Prints the recorded and the measured
+accuracy and macro-F1.
+"""
+
+import sys
+from pathlib import Path
+
+# Import the library beside this script, whatever is installed: `python scripts/x.py` puts scripts/
+# first on the import path, where scripts/distill.py would shadow the distill package.
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != _ROOT / "scripts")]
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser
+
+from distill import cli
+from distill.args import DataArguments
+from distill.data import load_splits
+from distill.errors import UserError
+from distill.metrics import classification_metrics
+from distill.models import load_tokenizer, load_trained_classifier
+from distill.predict import predict_logits
+from distill.quantize import QUANTIZATIONS, quantize_int8
+from distill.results import read_results
+
+
+@dataclass
+class EvaluateArguments:
+    run: str = field(metadata={"help": "A finished run: a folder with the model and its results.json."})
+    split: str = field(
+        default="test", metadata={"help": "test or validation.", "choices": ["test", "validation"]}
+    )
+    quantize: str | None = field(
+        default=None,
+        metadata={
+            "help": "int8: evaluate the model as `app.py --quantize int8` serves it.",
+            "choices": QUANTIZATIONS,
+        },
+    )
+    dataset: str | None = field(
+        default=None,
+        metadata={"help": "The run's data file, if it has moved (default: as the run recorded)."},
+    )
+    batch_size: int = field(default=64, metadata={"help": "Texts per forward pass."})
+
+
+def main() -> None:
+    # RUN is positional, as in `evaluate.py RUN --quantize int8`.
+    argv = cli.with_positional(sys.argv[1:], "--run")
+    (args,) = HfArgumentParser(EvaluateArguments, allow_abbrev=False).parse_args_into_dataclasses(args=argv)
+    cli.setup_logging()
+    record = read_results(args.run)
+    recorded = record.get("arguments", {})
+    options = {f.name: recorded[f.name] for f in dataclasses.fields(DataArguments) if f.name in recorded}
+    max_length = options.pop("max_length", DataArguments.max_length)
+    if args.dataset:
+        options["dataset"] = args.dataset
+    splits = load_splits(**options)
+    if splits.test_hash != record.get("test_split_hash"):
+        raise UserError(
+            f"The split rebuilt from {options.get('dataset')} is not the one {args.run} was tested on (hash "
+            f"{splits.test_hash}, recorded {record.get('test_split_hash')}): pass the run's data with --dataset."
+        )
+    tokenizer = load_tokenizer(args.run)
+    model = load_trained_classifier(args.run, "Evaluate a finished run.")
+    if args.quantize:
+        model = quantize_int8(model, tokenizer.model_input_names)
+    data = splits.data[args.split]
+    logits = predict_logits(model, tokenizer, data["text"], max_length, args.batch_size)
+    metrics = classification_metrics(data["label"], logits.argmax(-1), record["label_names"])
+    prefix = "test" if args.split == "test" else "eval"
+    print(f"{args.run}, {args.split} split ({len(data)} texts), {args.quantize or 'as trained (fp32)'}:")
+    for name in ("accuracy", "macro_f1"):
+        print(
+            f"  {name}: {metrics[name]:.4f} (recorded at training: {record.get(f'{prefix}_{name}', float('nan')):.4f})"
+        )
+
+
+if __name__ == "__main__":
+    cli.run(main)
