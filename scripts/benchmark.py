@@ -39,6 +39,7 @@ from distill.benchmark import (
     save_student,
 )
 from distill.data import load_splits
+from distill.errors import UserError
 from distill.layers import parse_layers
 from distill.report import markdown_table
 from distill.results import atomic_write
@@ -59,6 +60,11 @@ class BenchmarkArguments:
 
 def main() -> None:
     (args,) = HfArgumentParser(BenchmarkArguments, allow_abbrev=False).parse_args_into_dataclasses()
+    if min(args.train_batch_size, args.inference_repeats) < 1 or args.train_examples < args.train_batch_size:
+        raise UserError(
+            "--train_batch_size and --inference_repeats must be at least 1, and --train_examples at least "
+            f"one batch (got {args.train_batch_size}, {args.inference_repeats} and {args.train_examples})."
+        )
     cli.setup_logging()
     train = load_splits(args.dataset).data["train"]
     n = args.train_examples

@@ -28,3 +28,18 @@ def test_benchmark_measures_each_source_and_each_model(teacher_dir, tmp_path, ca
     assert all(r["samples_per_second"] > 0 and r["p50_ms"] > 0 for r in results["inference"].values())
     table = capsys.readouterr().out
     assert "| + length grouping |" in table and "| even student int8 | 32 |" in table
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--train_examples", "4", "--train_batch_size", "8"],
+        ["--inference_repeats", "0"],
+        ["--train_batch_size", "0"],
+    ],
+)
+def test_benchmark_refuses_sizes_it_cannot_measure(flags, teacher_dir, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_script("benchmark", "--teacher", teacher_dir, *flags)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: --train_batch_size and --inference_repeats")
