@@ -154,15 +154,10 @@ class Classifier:
             where = "" if local else " (not a local folder, and not fetched from the Hugging Face Hub)"
             raise UserError(f"Cannot load model {name_or_path}{where}: {_first_line(err)}") from err
         model = load_trained_classifier(name_or_path, "Serve a fine-tuned run instead.")
-        if quantize == "int8":
-            return cls(
-                name,
-                quantize_int8(model, tokenizer.model_input_names),
-                tokenizer,
-                non_toxic_label,
-                name_or_path,
-            )
-        return cls(name, model, tokenizer, non_toxic_label, source=name_or_path)
+        served: PreTrainedModel | OnnxInt8Classifier = (
+            quantize_int8(model, tokenizer.model_input_names) if quantize == "int8" else model
+        )
+        return cls(name, served, tokenizer, non_toxic_label, source=name_or_path)
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:
         """Class probabilities and the toxic verdict for each text, in the order given.
