@@ -196,10 +196,7 @@ class RunArguments(TrainingArguments):
             "from the training split's label counts), none, or one positive number per class, e.g. 4,1,1."
         },
     )
-    # Set from the flags in __post_init__, never parsed.
-    precision: str = field(
-        init=False, default="fp32", metadata={"help": "The precision training runs in: bf16, fp16 or fp32."}
-    )
+    # Set from --push_to_hub in __post_init__, never parsed.
     publish_to_hub: bool = field(
         init=False, default=False, metadata={"help": "Upload the finished run once (--push_to_hub)."}
     )
@@ -233,7 +230,6 @@ class RunArguments(TrainingArguments):
         super().__post_init__()
         if fallback:
             self.mixed_precision = "no"  # also over ACCELERATE_MIXED_PRECISION, which the Trainer reads
-        self.precision = {"bf16": "bf16", "fp16": "fp16"}.get(self.mixed_precision, "fp32")
         if not output_dir_given:
             self.output_dir = None  # the script picks a default that names the run
 
@@ -255,6 +251,11 @@ class RunArguments(TrainingArguments):
         self.bf16 = self.fp16 = False
         logger.warning("%s was asked for, but there is no CUDA device that runs it: training in fp32.", asked)
         return asked
+
+
+def precision_name(mixed_precision: object) -> str:
+    """bf16, fp16 or fp32, from a TrainingArguments' or an Accelerator's `mixed_precision`."""
+    return {"bf16": "bf16", "fp16": "fp16"}.get(str(mixed_precision), "fp32")
 
 
 def _runs_fast(precision: str, use_cpu: bool) -> bool:

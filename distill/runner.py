@@ -19,7 +19,7 @@ from transformers import (
     set_seed,
 )
 
-from distill.args import DataArguments
+from distill.args import DataArguments, precision_name
 from distill.data import PaddingCollator, Splits, load_splits, tokenize
 from distill.errors import UserError
 from distill.layers import num_layers, parse_layers
@@ -86,7 +86,7 @@ def attach_teacher_logits(
             max_length,
             cache_dir,
             batch_size=training_args.per_device_eval_batch_size,
-            precision=getattr(training_args, "precision", "fp32"),
+            precision=precision_name(training_args.mixed_precision),
         )
 
 
@@ -126,7 +126,7 @@ def train_and_evaluate(
         ),
         "best_checkpoint": trainer.state.best_model_checkpoint,
         # What ran, read from the accelerator: flags, accelerate config and environment all end there.
-        "precision": {"bf16": "bf16", "fp16": "fp16"}.get(str(trainer.accelerator.mixed_precision), "fp32"),
+        "precision": precision_name(trainer.accelerator.mixed_precision),
         "num_parameters": num_parameters,
         "trainable_parameters": trainable_parameters,
         "log_history": trainer.state.log_history,
