@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import datasets
 import transformers
-from transformers import TrainingArguments
+from transformers import HfArgumentParser, TrainingArguments
 
 from distill.errors import UserError
 
@@ -28,6 +29,22 @@ def setup_logging(training_args: TrainingArguments | None = None) -> None:
         datasets.utils.logging.set_verbosity(level)
         transformers.utils.logging.set_verbosity(level)
     transformers.utils.logging.enable_explicit_format()
+
+
+def parse_args(dataclass_types: Any, args: list[str] | None = None) -> tuple:
+    """The command line as `dataclass_types`, as HfArgumentParser reads it, but with exact flag names
+    only (`--layer` is refused, not taken for `--layers`), and with an unknown flag or an invalid
+    combination of flags as a UserError (one line, exit status 2) instead of a traceback."""
+    parser = HfArgumentParser(dataclass_types, allow_abbrev=False)
+    try:
+        *parsed, unknown = parser.parse_args_into_dataclasses(args=args, return_remaining_strings=True)
+    except UserError:
+        raise
+    except ValueError as err:  # TrainingArguments' own checks, such as mismatched save and eval strategies
+        raise UserError(" ".join(str(err).split())) from err
+    if unknown:
+        raise UserError(f"Unknown argument(s): {' '.join(unknown)}. `--help` lists every flag.")
+    return tuple(parsed)
 
 
 def with_positional(argv: list[str], flag: str) -> list[str]:

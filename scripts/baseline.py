@@ -17,8 +17,6 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 import dataclasses
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
 from distill import cli
 from distill.args import DataArguments
 from distill.baseline import NAME, tfidf_baseline
@@ -34,9 +32,7 @@ class BaselineArguments:
 
 
 def main() -> None:
-    baseline_args, data_args = HfArgumentParser(
-        (BaselineArguments, DataArguments)
-    ).parse_args_into_dataclasses()
+    baseline_args, data_args = cli.parse_args((BaselineArguments, DataArguments))
     cli.setup_logging()
     splits = load_splits(**data_args.split_options())
     _, metrics = tfidf_baseline(splits, seed=baseline_args.seed)

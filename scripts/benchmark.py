@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 import torch
-from transformers import AutoConfig, HfArgumentParser
+from transformers import AutoConfig
 
 from distill import cli
 from distill.args import DEFAULT_DATASET
@@ -59,7 +59,7 @@ class BenchmarkArguments:
 
 
 def main() -> None:
-    (args,) = HfArgumentParser(BenchmarkArguments, allow_abbrev=False).parse_args_into_dataclasses()
+    (args,) = cli.parse_args(BenchmarkArguments)
     if min(args.train_batch_size, args.inference_repeats) < 1 or args.train_examples < args.train_batch_size:
         raise UserError(
             "--train_batch_size and --inference_repeats must be at least 1, and --train_examples at least "

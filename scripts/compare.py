@@ -18,8 +18,6 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
 from distill import cli
 from distill.report import build_report, write_report
 
@@ -34,7 +32,7 @@ class CompareArguments:
 
 
 def main() -> None:
-    (args,) = HfArgumentParser(CompareArguments).parse_args_into_dataclasses()
+    (args,) = cli.parse_args(CompareArguments)
     cli.setup_logging()
     report = build_report(args.runs)
     for path in write_report(report, args.output_dir):

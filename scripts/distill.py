@@ -17,8 +17,6 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 
 import logging
 
-from transformers import HfArgumentParser
-
 from distill import cli
 from distill.args import DataArguments, DistillationArguments, RunArguments
 from distill.layers import layers_name
@@ -40,8 +38,7 @@ logger = logging.getLogger("distill.distill")
 
 
 def main() -> None:
-    parser = HfArgumentParser((DistillationArguments, DataArguments, RunArguments))
-    kd_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    kd_args, data_args, training_args = cli.parse_args((DistillationArguments, DataArguments, RunArguments))
     cli.setup_logging(training_args)
     seed_run(training_args)
 

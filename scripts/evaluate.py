@@ -19,8 +19,6 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 import dataclasses
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
 from distill import cli
 from distill.args import DataArguments
 from distill.data import load_splits
@@ -55,7 +53,7 @@ class EvaluateArguments:
 def main() -> None:
     # RUN is positional, as in `evaluate.py RUN --quantize int8`.
     argv = cli.with_positional(sys.argv[1:], "--run")
-    (args,) = HfArgumentParser(EvaluateArguments, allow_abbrev=False).parse_args_into_dataclasses(args=argv)
+    (args,) = cli.parse_args(EvaluateArguments, argv)
     cli.setup_logging()
     record = read_results(args.run)
     recorded = record.get("arguments", {})

@@ -19,7 +19,7 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 import logging
 import os
 
-from transformers import HfArgumentParser, Trainer
+from transformers import Trainer
 
 from distill import cli
 from distill.args import DataArguments, LoraArguments, RunArguments
@@ -44,8 +44,7 @@ logger = logging.getLogger("distill.lora")
 
 
 def main() -> None:
-    parser = HfArgumentParser((LoraArguments, DataArguments, RunArguments))
-    lora_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    lora_args, data_args, training_args = cli.parse_args((LoraArguments, DataArguments, RunArguments))
     cli.setup_logging(training_args)
     seed_run(training_args)  # before LoRA's adapters draw their initial weights
 

@@ -18,8 +18,6 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
 from distill import cli
 from distill.hub import publish
 
@@ -41,7 +39,7 @@ class PushArguments:
 def main() -> None:
     # RUN_DIR is positional, as in `push_to_hub.py RUN_DIR --repo_id ...`.
     argv = cli.with_positional(sys.argv[1:], "--run_dir")
-    (args,) = HfArgumentParser(PushArguments).parse_args_into_dataclasses(args=argv)
+    (args,) = cli.parse_args(PushArguments, argv)
     cli.setup_logging()
     files = publish(
         args.run_dir,

@@ -16,7 +16,7 @@ sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != 
 
 import logging
 
-from transformers import HfArgumentParser, Trainer
+from transformers import Trainer
 
 from distill import cli
 from distill.args import DataArguments, RunArguments, TeacherArguments
@@ -37,8 +37,7 @@ logger = logging.getLogger("distill.train_teacher")
 
 
 def main() -> None:
-    parser = HfArgumentParser((TeacherArguments, DataArguments, RunArguments))
-    model_args, data_args, training_args = parser.parse_args_into_dataclasses()
+    model_args, data_args, training_args = cli.parse_args((TeacherArguments, DataArguments, RunArguments))
     training_args.output_dir = training_args.output_dir or "outputs/teacher"
     cli.setup_logging(training_args)
     check_output_dir(training_args)

@@ -216,3 +216,28 @@ def test_a_finished_run_is_not_overwritten_unless_asked(teacher_dir, csv_data, t
 def test_label_names_for_classes_points_to_class_names(teacher_dir, csv_data, tmp_path, capsys):
     err = refused(capsys, tmp_path, "--teacher", teacher_dir, "--dataset", csv_data, "--label_names", *LABELS)
     assert "--class_names" in err and "label keys" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--epochs", "3"], "error: Unknown argument(s): --epochs 3."),
+        (["--layer", "even"], "error: Unknown argument(s): --layer even."),  # no abbreviation of --layers
+        (
+            ["--save_strategy", "steps", "--eval_strategy", "epoch"],
+            "error: --load_best_model_at_end requires",
+        ),
+    ],
+)
+def test_flag_mistakes_are_one_line_with_exit_status_2(flags, message, teacher_dir, csv_data, tmp_path):
+    out = tmp_path / "never-created"
+    proc = subprocess.run(
+        [sys.executable, ROOT / "scripts" / "distill.py", "--teacher", teacher_dir, "--dataset", csv_data,
+         "--output_dir", out, *flags],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(message)
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
