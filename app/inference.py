@@ -18,6 +18,7 @@ from transformers import (
 
 from distill.errors import UserError
 from distill.models import load_trained_classifier, model_label_names
+from distill.predict import length_sorted_batches
 from distill.quantize import OnnxInt8Classifier, quantize_int8
 
 logger = logging.getLogger(__name__)
@@ -165,10 +166,8 @@ class Classifier:
         The texts run in batches of `batch_size` sorted by length, so a batch pads little; a random
         mix of tweets pads to about twice its real tokens.
         """
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         predictions: list[Prediction | None] = [None] * len(texts)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
+        for chunk in length_sorted_batches(texts, self.batch_size):
             for i, prediction in zip(chunk, self._classify_batch([texts[i] for i in chunk]), strict=True):
                 predictions[i] = prediction
         return [p for p in predictions if p is not None]

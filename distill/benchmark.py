@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -23,7 +23,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from distill.data import LENGTH, PaddingCollator
+from distill.data import PaddingCollator, tokenize
 from distill.quantize import quantize_int8
 from distill.students import make_student
 from distill.teacher_cache import with_teacher_logits
@@ -146,14 +146,8 @@ def project_training(
     """distill.py's path, DistillationTrainer with dynamic padding, over `texts` once, as `variant` says."""
     teacher, tokenizer = _load(teacher_dir)
     teacher = teacher.to(_device())  # type: ignore[arg-type]
-    data = Dataset.from_dict({"text": texts, "labels": labels}).map(
-        lambda b: {
-            **(encoded := tokenizer(b["text"], truncation=True, max_length=128)),
-            LENGTH: [len(ids) for ids in encoded["input_ids"]],
-        },
-        batched=True,
-        remove_columns=["text"],
-    )
+    raw = DatasetDict({"train": Dataset.from_dict({"text": texts, "label": labels})})
+    data = tokenize(raw, tokenizer, max_length=128)["train"]
     cache_seconds = None
     if variant.cached_teacher_logits:
         began = time.perf_counter()
