@@ -1,7 +1,7 @@
 """The Dash app and its JSON API, on one Flask server.
 
     python app/app.py [--model DIR_OR_HUB_ID ...] [--runs outputs] [--non_toxic_label NAME]
-                      [--host 127.0.0.1] [--port 8050]
+                      [--quantize int8] [--max_length TOKENS] [--host 127.0.0.1] [--port 8050]
     TOXIC_RUNS=outputs gunicorn -w 2 --threads 4 --timeout 120 -b 127.0.0.1:8050 'app.app:server'
 
 Models load once, when this module is imported; the flags only set the environment variables that

@@ -20,6 +20,7 @@ ENV_RUNS = "TOXIC_RUNS"  # folder searched for finished runs (default: outputs)
 ENV_NON_TOXIC_LABEL = "TOXIC_NON_TOXIC_LABEL"  # the class that is not toxic (default: guessed)
 ENV_REPORT = "TOXIC_REPORT"  # folder of scripts/compare.py's report (default: <runs>/report)
 ENV_QUANTIZE = "TOXIC_QUANTIZE"  # int8: serve every model int8-quantized on the CPU; empty: as trained
+ENV_MAX_LENGTH = "TOXIC_MAX_LENGTH"  # tokens to truncate at; empty: each model's training max_length
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class AppConfig:
     non_toxic_label: str | None = None
     report: Path | None = None
     quantize: str | None = None
+    max_length: int | None = None
 
     @property
     def report_dir(self) -> Path:
@@ -49,6 +51,7 @@ class AppConfig:
             non_toxic_label=environ.get(ENV_NON_TOXIC_LABEL, "").strip() or None,
             report=Path(report) if report else None,
             quantize=quantize,
+            max_length=_max_length(environ.get(ENV_MAX_LENGTH, "").strip()),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -59,7 +62,22 @@ class AppConfig:
             ENV_NON_TOXIC_LABEL: self.non_toxic_label or "",
             ENV_REPORT: str(self.report) if self.report is not None else "",
             ENV_QUANTIZE: self.quantize or "",
+            ENV_MAX_LENGTH: str(self.max_length or ""),
         }
+
+
+def _max_length(value: str) -> int | None:
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"{ENV_MAX_LENGTH}={value!r}: use a positive number of tokens, or leave it empty.")
+    return int(value)
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of tokens")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -75,7 +93,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerOptions:
         prog="python app/app.py",
         description="Serve the toxic-comment classifier UI and JSON API.",
         epilog=f"Each flag sets an environment variable ({ENV_MODELS}, {ENV_RUNS}, {ENV_NON_TOXIC_LABEL}, "
-        f"{ENV_REPORT}, {ENV_QUANTIZE}), which is how gunicorn, importing app.app:server, is configured.",
+        f"{ENV_REPORT}, {ENV_QUANTIZE}, {ENV_MAX_LENGTH}), which is how gunicorn, importing app.app:server, is configured.",
     )
     try:
         env = AppConfig.from_env()
@@ -93,7 +111,8 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerOptions:
     parser.add_argument(
         "--non_toxic_label",
         default=env.non_toxic_label,
-        help="the class that is not toxic (default: the first of neither, non-toxic, normal, ... found)",
+        help="the class that is not toxic (default: the one each model's config.json names, saved at "
+        "training time; else the first of neither, non-toxic, normal, ... or a not-/non-/no- class)",
     )
     parser.add_argument(
         "--report", type=Path, default=env.report, help="compare report folder (default: RUNS/report)"
@@ -105,6 +124,14 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerOptions:
         help="serve the models with int8 linear layers through ONNX Runtime, for faster CPU serving "
         "(default: as trained, fp32)",
     )
+    parser.add_argument(
+        "--max_length",
+        type=_positive,
+        default=env.max_length,
+        metavar="TOKENS",
+        help="truncate texts at this many tokens (default: each model's training --max_length, as saved "
+        "with it; at most what the model's position table holds)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8050, help="port (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -114,5 +141,6 @@ def parse_args(argv: Sequence[str] | None = None) -> ServerOptions:
         non_toxic_label=args.non_toxic_label,
         report=args.report,
         quantize=args.quantize,
+        max_length=args.max_length,
     )
     return ServerOptions(config=config, host=args.host, port=args.port)

@@ -17,24 +17,12 @@ from transformers import (
 )
 
 from distill.errors import UserError
-from distill.models import load_trained_classifier, model_label_names
+from distill.labels import find_non_toxic_label, recorded_non_toxic_label
+from distill.models import load_trained_classifier, looks_like_path, model_label_names
 from distill.predict import length_sorted_batches
 from distill.quantize import OnnxInt8Classifier, quantize_int8
 
 logger = logging.getLogger(__name__)
-
-# Class names that mean "not toxic", compared lower-cased with '-' and ' ' read as '_'.
-NON_TOXIC_NAMES = (
-    "neither",
-    "non_toxic",
-    "nontoxic",
-    "not_toxic",
-    "normal",
-    "not_hate",
-    "clean",
-    "none",
-    "ok",
-)
 
 # Embeddings that number positions from padding_idx + 1, so the first pad_token_id + 1 rows of the
 # position table are never used for real tokens: RoBERTa-style models with 514 positions take 512 tokens.
@@ -73,29 +61,13 @@ def text_problem(text: object) -> str | None:
     return None
 
 
-def find_non_toxic_label(labels: Sequence[str], override: str | None = None) -> str:
-    """The class that counts as not toxic: `override`, or the first known non-toxic name among `labels`."""
-    if override is not None:
-        if override not in labels:
-            raise UserError(
-                f"--non_toxic_label {override!r} is not a class of this model; its classes are "
-                f"{', '.join(labels)}."
-            )
-        return override
-    normalised = {label.strip().lower().replace("-", "_").replace(" ", "_"): label for label in labels}
-    for name in NON_TOXIC_NAMES:
-        if name in normalised:
-            return normalised[name]
-    raise UserError(
-        f"Cannot tell which class means 'not toxic' among {', '.join(labels)}: "
-        "name it with --non_toxic_label (or TOXIC_NON_TOXIC_LABEL)."
-    )
-
-
-def max_input_length(tokenizer: PreTrainedTokenizerBase, config: object) -> int:
-    """Tokens the model can take: the tokenizer's limit, capped by the position table the model has."""
+def max_input_length(tokenizer: PreTrainedTokenizerBase, config: object, override: int | None = None) -> int:
+    """Tokens to serve: `override`, or else the tokenizer's limit (which training sets to its
+    --max_length), capped by the position table the model has."""
     limits = []
-    if tokenizer.model_max_length and tokenizer.model_max_length < 1_000_000:  # unset reads as 1e30
+    if override is not None:
+        limits.append(override)
+    elif tokenizer.model_max_length and tokenizer.model_max_length < 1_000_000:  # unset reads as 1e30
         limits.append(int(tokenizer.model_max_length))
     positions = getattr(config, "max_position_embeddings", None)
     if positions:
@@ -122,6 +94,7 @@ class Classifier:
         non_toxic_label: str | None = None,
         source: str | None = None,
         batch_size: int = 32,
+        max_length: int | None = None,
     ) -> None:
         self.name = name
         self.precision = "int8" if isinstance(model, OnnxInt8Classifier) else "fp32"
@@ -130,16 +103,24 @@ class Classifier:
         self.tokenizer = tokenizer
         self.labels = model_label_names(model)
         try:
-            self.non_toxic_label = find_non_toxic_label(self.labels, non_toxic_label)
+            # The class saved at training time, unless the app was told otherwise.
+            self.non_toxic_label = find_non_toxic_label(
+                self.labels, non_toxic_label or recorded_non_toxic_label(model.config)
+            )
         except UserError as err:
             raise UserError(f"{self.source}: {err}") from err
-        self.max_length = max_input_length(tokenizer, model.config)
+        self.max_length = max_input_length(tokenizer, model.config, max_length)
         self.batch_size = batch_size
         self._lock = threading.Lock()
 
     @classmethod
     def load(
-        cls, name: str, name_or_path: str, non_toxic_label: str | None = None, quantize: str | None = None
+        cls,
+        name: str,
+        name_or_path: str,
+        non_toxic_label: str | None = None,
+        quantize: str | None = None,
+        max_length: int | None = None,
     ) -> Classifier:
         """Load a model folder (safetensors only) or Hub id; never runs code shipped with the model.
         With `quantize="int8"`, serve it int8-quantized through ONNX Runtime (see distill.quantize)."""
@@ -147,7 +128,7 @@ class Classifier:
         local = path.is_dir()
         if not local and path.exists():
             raise UserError(f"{name_or_path} is a file; pass the model's folder.")
-        if not local and _looks_like_path(name_or_path):
+        if not local and looks_like_path(name_or_path):
             raise UserError(f"There is no folder {name_or_path}.")
         try:
             tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
@@ -158,7 +139,7 @@ class Classifier:
         served: PreTrainedModel | OnnxInt8Classifier = (
             quantize_int8(model, tokenizer.model_input_names) if quantize == "int8" else model
         )
-        return cls(name, served, tokenizer, non_toxic_label, source=name_or_path)
+        return cls(name, served, tokenizer, non_toxic_label, source=name_or_path, max_length=max_length)
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:
         """Class probabilities and the toxic verdict for each text, in the order given.
@@ -205,17 +186,6 @@ class Classifier:
     def _too_long(self, text: str) -> bool:
         # Only texts that filled max_length get here; count their tokens without truncating.
         return len(self.tokenizer(text, truncation=False, verbose=False)["input_ids"]) > self.max_length
-
-
-def _looks_like_path(name: str) -> bool:
-    # Hub ids are "name" or "owner/name"; anything else, or a path under an existing folder, is local.
-    path = Path(name).expanduser()
-    return (
-        path.is_absolute()
-        or name.startswith((".", "~"))
-        or name.count("/") > 1
-        or (len(path.parts) > 1 and path.parent.is_dir())
-    )
 
 
 def _first_line(err: Exception) -> str:

@@ -3,28 +3,45 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.config import AppConfig
 from app.inference import Classifier
 from distill.errors import UserError
-from distill.results import find_runs, read_results
+from distill.results import find_runs, read_results, run_title
 
 logger = logging.getLogger(__name__)
 
 # The part of results.json that GET /api/models and the About page show.
-_SUMMARY_KEYS = ("method", "layers", "teacher", "num_parameters", "test_accuracy", "test_macro_f1")
+_SUMMARY_KEYS = (
+    "method",
+    "layers",
+    "teacher",
+    "seed",
+    "num_parameters",
+    "eval_macro_f1",
+    "test_accuracy",
+    "test_macro_f1",
+)
 
 
 class ModelRegistry:
-    """Loaded classifiers by name, in start-up order (the first is the default), with their test results."""
+    """Loaded classifiers by name, in start-up order, with their test results and a default (the first
+    unless named)."""
 
-    def __init__(self, classifiers: list[Classifier], results: dict[str, dict[str, Any] | None]) -> None:
+    def __init__(
+        self,
+        classifiers: list[Classifier],
+        results: dict[str, dict[str, Any] | None],
+        default: str | None = None,
+    ) -> None:
         if not classifiers:
             raise ValueError("a ModelRegistry needs at least one classifier")
         self._classifiers = {c.name: c for c in classifiers}
         self._results = results
+        self._default = self._classifiers.get(default or "", classifiers[0])
 
     @property
     def names(self) -> list[str]:
@@ -32,7 +49,7 @@ class ModelRegistry:
 
     @property
     def default(self) -> Classifier:
-        return next(iter(self._classifiers.values()))
+        return self._default
 
     def get(self, name: str | None) -> Classifier | None:
         """The classifier called `name` (the default one for None), or None if no model has that name."""
@@ -63,70 +80,106 @@ def load_registry(config: AppConfig) -> ModelRegistry:
 
     Raises UserError if there is nothing to load, or nothing loaded.
     """
-    sources = _sources(config)
+    entries = _entries(config)
     classifiers: list[Classifier] = []
     results: dict[str, dict[str, Any] | None] = {}
-    for name, source in sources.items():
+    for entry in entries:
         try:
-            classifier = Classifier.load(name, source, config.non_toxic_label, config.quantize)
+            classifier = Classifier.load(
+                entry.name, entry.source, config.non_toxic_label, config.quantize, config.max_length
+            )
         except UserError as err:  # its message names the model
             logger.error("Skipping a model: %s", err)
             continue
         except Exception as err:  # any other failure (truncated weights, ...) also means: skip this one
-            logger.error("Skipping a model: %s could not be loaded (%s: %s)", source, type(err).__name__, err)
+            logger.error(
+                "Skipping a model: %s could not be loaded (%s: %s)", entry.source, type(err).__name__, err
+            )
             continue
         classifiers.append(classifier)
-        results[name] = _summary(source)
+        results[entry.name] = _summary(entry.record)
         logger.info(
             "Loaded model %s (%s) from %s: classes %s, %r is not toxic, at most %d tokens.",
-            name,
+            entry.name,
             classifier.precision,
-            source,
+            entry.source,
             ", ".join(classifier.labels),
             classifier.non_toxic_label,
             classifier.max_length,
         )
     if not classifiers:
         raise UserError(
-            f"None of the {len(sources)} model(s) could be loaded ({', '.join(sources.values())}); "
+            f"None of the {len(entries)} model(s) could be loaded ({', '.join(e.source for e in entries)}); "
             "the log above says why for each."
         )
-    return ModelRegistry(classifiers, results)
+    # The first --model given; from --runs, the run with the best validation macro-F1.
+    ranked = entries if config.models else sorted(entries, key=_validation_score, reverse=True)
+    default = next((e.name for e in ranked if e.name in results), None)
+    return ModelRegistry(classifiers, results, default)
 
 
-def _sources(config: AppConfig) -> dict[str, str]:
-    """Display name -> folder or Hub id, from --model or else from the finished runs under --runs."""
+@dataclass(frozen=True)
+class _Entry:
+    name: str  # as the menu and /api/models show it
+    source: str  # folder or Hub id
+    record: dict[str, Any] | None  # its results.json, if it has one
+
+
+def _entries(config: AppConfig) -> list[_Entry]:
+    """The models to load, from --model or else from the finished runs under --runs, each named from
+    its results.json (`student-even · seed 1`), or by its folder or Hub id when it has none."""
     if config.models:
-        names: dict[str, str] = {}
-        for source in config.models:
-            short = Path(source).name if Path(source).is_dir() else source
-            names[source if short in names else short] = source
-        return names
-    if not config.runs.is_dir():
+        found = [(source, Path(source).name if Path(source).is_dir() else source) for source in config.models]
+    else:
+        found = [(str(run), _relative(run, config.runs)) for run in _finished_runs(config.runs)]
+    records = [_record(source) for source, _ in found]
+    titles = [run_title(r) if r else where for r, (_, where) in zip(records, found, strict=True)]
+    entries: list[_Entry] = []
+    for (source, where), record, title in zip(found, records, titles, strict=True):
+        name = title if titles.count(title) == 1 else f"{title} ({where})"
+        if any(e.name == name for e in entries):  # the same folder given twice
+            name = source
+        entries.append(_Entry(name, source, record))
+    return entries
+
+
+def _finished_runs(runs: Path) -> list[Path]:
+    if not runs.is_dir():
         raise UserError(
-            f"No models to serve: {config.runs} is not a folder. Pass --model DIR_OR_HUB_ID, or --runs with "
+            f"No models to serve: {runs} is not a folder. Pass --model DIR_OR_HUB_ID, or --runs with "
             "the folder holding your runs (train one with scripts/train_teacher.py)."
         )
     # Reference runs such as the TF-IDF baseline record results but have no model to serve.
-    runs = [run for run in find_runs(config.runs) if (run / "config.json").exists()]
-    if not runs:
+    found = [run for run in find_runs(runs) if (run / "config.json").exists()]
+    if not found:
         raise UserError(
-            f"No models to serve: {config.runs} holds no finished run (a folder with results.json). "
+            f"No models to serve: {runs} holds no finished run (a folder with results.json). "
             "Pass --model DIR_OR_HUB_ID, or train one with scripts/train_teacher.py."
         )
-    return {
-        (run.relative_to(config.runs).as_posix() if run != config.runs else run.name): str(run)
-        for run in runs
-    }
+    return found
 
 
-def _summary(source: str) -> dict[str, Any] | None:
+def _relative(run: Path, root: Path) -> str:
+    return run.relative_to(root).as_posix() if run != root else run.name
+
+
+def _record(source: str) -> dict[str, Any] | None:
     if not Path(source).is_dir():  # a Hub id has no results.json
         return None
     try:
-        record = read_results(source)
+        return read_results(source)
     except UserError as err:
-        logger.warning("Serving %s without its test results: %s", source, err)
+        logger.warning("Serving %s without its results: %s", source, err)
+        return None
+
+
+def _validation_score(entry: _Entry) -> float:
+    score = (entry.record or {}).get("eval_macro_f1")
+    return float(score) if isinstance(score, int | float) else float("-inf")
+
+
+def _summary(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    if record is None:
         return None
     summary = {key: record.get(key) for key in _SUMMARY_KEYS}
     summary.update({key: value for key, value in record.items() if key.startswith("test_f1_")})

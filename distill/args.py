@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DATASET = "tdavidson/hate_speech_offensive"
 DEFAULT_TEACHER_BASE = "bert-base-uncased"
+DEFAULT_TEACHER = "outputs/teacher"  # where train_teacher.py writes, and students look, by default
 
 
 @dataclass
@@ -24,6 +25,23 @@ class DataArguments:
     dataset: str = field(
         default=DEFAULT_DATASET,
         metadata={"help": "A Hugging Face Hub dataset id, or a local .csv, .jsonl/.json or .parquet file."},
+    )
+    train_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "A local .csv, .jsonl/.json or .parquet file of training examples, instead of --dataset. "
+            "Splits not given as files are carved out of it."
+        },
+    )
+    validation_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "The validation split as a file, used as given (less texts that are also in train)."
+        },
+    )
+    test_file: str | None = field(
+        default=None,
+        metadata={"help": "The test split as a file, used as given (less texts that are also in train)."},
     )
     text_column: str | None = field(
         default=None,
@@ -61,11 +79,36 @@ class DataArguments:
     max_test_samples: int | None = field(
         default=None, metadata={"help": "Use only this many test examples (taken after splitting)."}
     )
-    max_length: int = field(default=128, metadata={"help": "Truncate texts to this many tokens."})
+    max_length: int = field(
+        default=128,
+        metadata={
+            "help": "Truncate texts to this many tokens, in training and (recorded with the model) in serving."
+        },
+    )
+    non_toxic_label: str | None = field(
+        default=None,
+        metadata={
+            "help": "The class that means 'not toxic', saved in the model's config.json for the app. Default: "
+            "inferred from the class names (neither, normal, clean, ... or a not-/non-/no- prefix)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.train_file is not None and self.dataset != DEFAULT_DATASET:
+            raise UserError(
+                f"Both --dataset {self.dataset} and --train_file {self.train_file}: give the training "
+                "data one way."
+            )
+
+    @property
+    def source(self) -> str:
+        """Where the training data comes from, as results.json and model cards name it."""
+        return self.train_file or self.dataset
 
     def split_options(self) -> dict:
         """The arguments of `distill.data.load_splits`."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "max_length"}
+        serving = ("max_length", "non_toxic_label")
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in serving}
 
 
 @dataclass
@@ -81,7 +124,7 @@ class StudentArguments:
     """What every student run (distilled or LoRA) is built from and listens to."""
 
     teacher: str = field(
-        default="outputs/teacher",
+        default=DEFAULT_TEACHER,
         metadata={"help": "The fine-tuned teacher (made by scripts/train_teacher.py): a folder or a Hub id."},
     )
     layers: str = field(

@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,8 @@ class Splits:
     label_names: list[str]
     test_hash: str
     num_duplicates: int
+    # Rows dropped from a given validation or test split because their text is also in train.
+    held_out_duplicates: dict[str, int] = field(default_factory=dict)
 
     @property
     def num_labels(self) -> int:
@@ -67,6 +69,9 @@ class Splits:
 def load_splits(
     dataset: str,
     *,
+    train_file: str | None = None,
+    validation_file: str | None = None,
+    test_file: str | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
     class_names: list[str] | None = None,
@@ -77,47 +82,77 @@ def load_splits(
     max_eval_samples: int | None = None,
     max_test_samples: int | None = None,
 ) -> Splits:
-    """Load `dataset` (Hub id or local file) and return its seeded, leak-free, stratified splits."""
+    """Load `dataset` (Hub id or local file), or `train_file`, and return seeded, leak-free splits.
+
+    Splits that the data brings (a Hub dataset's, or `validation_file` and `test_file`) are used as
+    given, less any text that is also in train; the missing ones are carved out of train, stratified.
+    """
     for name, size in (("--validation_size", validation_size), ("--test_size", test_size)):
         if not 0 < size < 1:
             raise UserError(f"{name} must be a fraction between 0 and 1, got {size}.")
     if validation_size + test_size >= 1:
         raise UserError("--validation_size plus --test_size must leave some data for training.")
 
-    tables, hub_names = read_dataset(dataset)
+    tables, hub_names, sources = read_splits(dataset, train_file, validation_file, test_file)
+    source = train_file or dataset
     first = next(iter(tables.values()))
-    text_col = _pick_column(first, text_column, TEXT_COLUMNS, "text", dataset)
-    label_col = _pick_column(first, label_column, LABEL_COLUMNS, "label", dataset)
+    text_col = _pick_column(first, text_column, TEXT_COLUMNS, "text", source)
+    label_col = _pick_column(first, label_column, LABEL_COLUMNS, "label", source)
     names = class_names or hub_names or _known_label_names(first.columns)
 
     frames = {}
     for split, table in tables.items():
         if text_col not in table.columns or label_col not in table.columns:
-            raise UserError(f"Split {split!r} of {dataset} lacks column {text_col!r} or {label_col!r}.")
+            raise UserError(
+                f"The {split} data ({sources[split]}) lacks column {text_col!r} or {label_col!r}; "
+                f"its columns are: {[str(c) for c in table.columns]}."
+            )
         frames[split] = _clean(
-            table[[text_col, label_col]].set_axis(["text", "label"], axis=1), split, dataset
+            table[[text_col, label_col]].set_axis(["text", "label"], axis=1), split, sources[split]
         )
-    names = _label_names(pd.concat([f["label"] for f in frames.values()]), names, dataset)
+    names = _label_names(pd.concat([f["label"] for f in frames.values()]), names, source)
     frames = {split: f.assign(label=_encode(f["label"], names)) for split, f in frames.items()}
 
-    frames, num_duplicates = _split(frames, validation_size, test_size, split_seed)
+    frames, num_duplicates, held_out_duplicates = _split(frames, validation_size, test_size, split_seed)
     limits = {"train": max_train_samples, "validation": max_eval_samples, "test": max_test_samples}
     frames = {s: f.head(limits[s]) if limits[s] is not None else f for s, f in frames.items()}
     for split, frame in frames.items():
         if frame.empty:
             raise UserError(
-                f"The {split} split of {dataset} is empty: use more data or a larger --{split}_size."
+                f"The {split} split of {source} is empty: use more data or a larger --{split}_size."
             )
 
     data = DatasetDict({s: Dataset.from_pandas(frames[s], preserve_index=False) for s in SPLITS})
     logger.info(
         "Data %s: %s examples; %d duplicate texts kept within one split; labels %s",
-        dataset,
+        source,
         ", ".join(f"{s} {len(frames[s])}" for s in SPLITS),
         num_duplicates,
         names,
     )
-    return Splits(data, names, split_hash(frames["test"]), num_duplicates)
+    return Splits(data, names, split_hash(frames["test"]), num_duplicates, held_out_duplicates)
+
+
+def read_splits(
+    dataset: str,
+    train_file: str | None = None,
+    validation_file: str | None = None,
+    test_file: str | None = None,
+) -> tuple[dict[str, pd.DataFrame], list[str] | None, dict[str, str]]:
+    """One DataFrame per split that the data brings: `train_file` or else `dataset` (whose Hub splits
+    come along), replaced by `validation_file` and `test_file` where given; with ClassLabel names if
+    any, and each split's source for messages."""
+    if train_file is not None:
+        tables, names = {"train": read_file(Path(train_file).expanduser())}, None
+        sources = {"train": train_file}
+    else:
+        tables, names = read_dataset(dataset)
+        sources = dict.fromkeys(tables, dataset)
+    for split, file in (("validation", validation_file), ("test", test_file)):
+        if file is not None:
+            tables[split] = read_file(Path(file).expanduser())
+            sources[split] = file
+    return tables, names, sources
 
 
 def read_dataset(dataset: str) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
@@ -141,6 +176,8 @@ def read_file(path: Path) -> pd.DataFrame:
         raise UserError(f"Cannot read {path}: use a .csv, .jsonl, .json or .parquet file.")
     if path.is_dir():
         raise UserError(f"{path} is a folder; pass a data file (.csv, .jsonl, .json or .parquet).")
+    if not path.exists():
+        raise UserError(f"Data file {path} does not exist.")
     if path.stat().st_size == 0:
         raise UserError(f"Dataset file {path} is empty.")
     try:
@@ -167,7 +204,8 @@ def _read_hub(dataset: str) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
     except Exception as err:  # the Hub client raises many types; all mean "cannot get it"
         raise UserError(
             f"Cannot load dataset {dataset!r} from the Hugging Face Hub ({type(err).__name__}: {err}). "
-            "Without network access, pass a local .csv, .jsonl or .parquet file instead."
+            "Without network access, pass a local .csv, .jsonl, .json or .parquet file with --dataset FILE, "
+            "or your own splits with --train_file (and --validation_file, --test_file)."
         ) from err
     names = None
     for feature in next(iter(loaded.values())).features.values():
@@ -261,11 +299,17 @@ def normalize_text(text: str) -> str:
 
 def _split(
     frames: dict[str, pd.DataFrame], validation_size: float, test_size: float, seed: int
-) -> tuple[dict[str, pd.DataFrame], int]:
-    """Carve the missing splits out of `train`, stratified, with duplicate groups kept together."""
+) -> tuple[dict[str, pd.DataFrame], int, dict[str, int]]:
+    """Keep the given held-out splits, less texts also in train; carve the missing ones out of train,
+    stratified, with duplicate groups kept together. Also return the duplicate count within train and
+    the rows dropped from each held-out split."""
+    held_out = ("validation", "test")
     if set(frames) - set(SPLITS):
         logger.info("Ignoring splits %s", sorted(set(frames) - set(SPLITS)))
-    train = frames["train"] if "train" in frames else pd.concat(list(frames.values()), ignore_index=True)
+    rest = [f for s, f in frames.items() if s not in held_out]
+    if not rest:
+        raise UserError(f"The data has only {' and '.join(frames)} splits: give training data too.")
+    train = frames["train"] if "train" in frames else pd.concat(rest, ignore_index=True)
     groups = train["text"].map(normalize_text)
     num_duplicates = int(groups.duplicated().sum())
     # One row per distinct text; a group takes the label of its first occurrence for stratification.
@@ -273,16 +317,25 @@ def _split(
     keys, labels = first["group"].to_numpy(), first["label"].to_numpy()
 
     out: dict[str, pd.DataFrame] = {}
+    dropped = dict.fromkeys(held_out, 0)
     remaining = 1.0
     for split, size in (("test", test_size), ("validation", validation_size)):
-        if split in frames:
-            out[split] = frames[split].reset_index(drop=True)
-            continue
-        keys, held, labels, _ = _stratified(keys, labels, size / remaining, seed)
-        out[split] = _rows(train, groups, held, seed)
-        remaining -= size
+        if split not in frames:
+            keys, held, labels, _ = _stratified(keys, labels, size / remaining, seed)
+            out[split] = _rows(train, groups, held, seed)
+            remaining -= size
     out["train"] = _rows(train, groups, keys, seed)
-    return {s: out[s] for s in SPLITS}, num_duplicates
+    for split in held_out:
+        if split in frames:
+            # A text seen in training would be scored as if it were new: drop it from this side.
+            leaked = frames[split]["text"].map(normalize_text).isin(set(keys))
+            dropped[split] = int(leaked.sum())
+            if dropped[split]:
+                logger.warning(
+                    "Dropped %d of %d %s texts that also occur in train.", dropped[split], len(leaked), split
+                )
+            out[split] = frames[split][~leaked].reset_index(drop=True)
+    return {s: out[s] for s in SPLITS}, num_duplicates, dropped
 
 
 def _stratified(keys: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> list[np.ndarray]:

@@ -92,7 +92,10 @@ def plan(exp: ExperimentArguments, shared: Sequence[str]) -> list[PlannedRun]:
     seeds and the baseline, all with `shared` flags (the baseline with the data flags among them)."""
     root = Path(exp.output_root)
     teacher_dir = root / "teacher"
-    common = ["--dataset", exp.dataset, *shared]
+    # Data given as files (--train_file ...) among the shared flags replaces --dataset.
+    given_files = any(flag.split("=", 1)[0] == "--train_file" for flag in shared)
+    dataset = [] if given_files else ["--dataset", exp.dataset]
+    common = [*dataset, *shared]
     teachers = [
         PlannedRun(
             "teacher" if i == 0 else f"teacher seed {seed}",
@@ -122,7 +125,7 @@ def plan(exp: ExperimentArguments, shared: Sequence[str]) -> list[PlannedRun]:
             )
     runs += teachers[1:]
     if exp.baseline:
-        data = ["--dataset", exp.dataset, *data_flags(shared)]
+        data = [*dataset, *data_flags(shared)]
         runs.append(PlannedRun("baseline", "baseline.py", root / "baseline-tfidf", data))
     return runs
 

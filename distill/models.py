@@ -7,32 +7,45 @@ from pathlib import Path
 from typing import Any
 
 from transformers import (
+    AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
 from distill.errors import UserError
+from distill.labels import CONFIG_KEY, find_non_toxic_label, recorded_non_toxic_label
 
 
-def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
+def load_tokenizer(name_or_path: str, max_length: int | None = None) -> PreTrainedTokenizerBase:
+    """The tokenizer of `name_or_path`; given the run's `max_length`, it also carries that limit into
+    the saved tokenizer_config.json, where `pipeline()` and the app read it: served as trained."""
     try:
-        return AutoTokenizer.from_pretrained(name_or_path)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as err:
         raise UserError(
             f"Cannot load a tokenizer from {name_or_path!r}: {_unknown_model(name_or_path, err)}"
         ) from err
+    if max_length is not None:
+        tokenizer.model_max_length = max_length
+    return tokenizer
 
 
-def load_base_model(name_or_path: str, label_names: Sequence[str]) -> PreTrainedModel:
+def load_base_model(
+    name_or_path: str, label_names: Sequence[str], non_toxic_label: str | None = None
+) -> PreTrainedModel:
     """A pretrained encoder with a new classification head for `label_names`, ready to fine-tune."""
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
+        model = AutoModelForSequenceClassification.from_pretrained(
             name_or_path, **label_config(label_names), use_safetensors=_safetensors(name_or_path)
         )
     except (OSError, ValueError) as err:
         raise UserError(f"Cannot load model {name_or_path!r}: {_unknown_model(name_or_path, err)}") from err
+    # Set on the config, not passed above: from_pretrained hands keys the config does not know to the model.
+    model.config.update(label_config(label_names, non_toxic_label))
+    return model
 
 
 def load_trained_classifier(name_or_path: str, advice: str) -> PreTrainedModel:
@@ -56,12 +69,52 @@ def load_trained_classifier(name_or_path: str, advice: str) -> PreTrainedModel:
     return model
 
 
-def load_teacher(name_or_path: str, label_names: Sequence[str]) -> PreTrainedModel:
-    """A fine-tuned classifier whose head was trained, and whose classes match the data's."""
+_TRAIN_A_TEACHER = (
+    "Fine-tune a teacher first (python scripts/train_teacher.py --model_name_or_path BASE_ENCODER "
+    "--output_dir {output_dir}) and pass its folder with --teacher."
+)
+
+
+def load_teacher_config(name_or_path: str, default: str | None = None) -> PretrainedConfig:
+    """The teacher's config alone (no weights), to check flags against before anything heavy loads.
+    `default` is the folder the scripts use when no --teacher is given."""
+    if not Path(name_or_path).expanduser().exists():
+        if name_or_path == default:
+            raise UserError(
+                f"There is no teacher yet: the default teacher folder {default} does not exist. Train one "
+                f"first (python scripts/train_teacher.py --model_name_or_path BASE_ENCODER, which writes "
+                f"{default}), or pass --teacher DIR_OR_HUB_ID."
+            )
+        if looks_like_path(name_or_path):
+            raise UserError(f"There is no teacher folder {name_or_path} (--teacher).")
+    try:
+        return AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        raise UserError(
+            f"Cannot load the teacher {name_or_path!r}: {_unknown_model(name_or_path, err)} "
+            + _TRAIN_A_TEACHER.format(output_dir=name_or_path if looks_like_path(name_or_path) else "DIR")
+        ) from err
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether `name` means a local folder rather than a Hub id ("name" or "owner/name")."""
+    path = Path(name).expanduser()
+    return (
+        path.is_absolute()
+        or name.startswith((".", "~"))
+        or name.count("/") > 1
+        or (len(path.parts) > 1 and path.parent.is_dir())
+    )
+
+
+def load_teacher(
+    name_or_path: str, label_names: Sequence[str], non_toxic_label: str | None = None
+) -> PreTrainedModel:
+    """A fine-tuned classifier whose head was trained, and whose classes match the data's; its config
+    names the non-toxic class (`non_toxic_label`, else the one the teacher recorded, else inferred)."""
     model = load_trained_classifier(
         name_or_path,
-        f"Fine-tune a teacher first (python scripts/train_teacher.py --model_name_or_path {name_or_path}) "
-        "and pass its folder with --teacher.",
+        _TRAIN_A_TEACHER.format(output_dir=name_or_path if looks_like_path(name_or_path) else "DIR"),
     )
     if model.config.num_labels != len(label_names):
         raise UserError(
@@ -71,7 +124,8 @@ def load_teacher(name_or_path: str, label_names: Sequence[str]) -> PreTrainedMod
         )
     if all(name.isdigit() for name in label_names) and not _generic(model_label_names(model)):
         label_names = model_label_names(model)  # the data has only class numbers; the teacher knows names
-    model.config.update(label_config(label_names))
+    non_toxic = find_non_toxic_label(label_names, non_toxic_label or recorded_non_toxic_label(model.config))
+    model.config.update(label_config(label_names, non_toxic))
     return model
 
 
@@ -85,13 +139,17 @@ def _generic(names: Sequence[str]) -> bool:
     return all(name == f"LABEL_{i}" or name == str(i) for i, name in enumerate(names))
 
 
-def label_config(label_names: Sequence[str]) -> dict:
-    """Config fields that make `pipeline()` print real label names."""
-    return {
+def label_config(label_names: Sequence[str], non_toxic_label: str | None = None) -> dict:
+    """Config fields that make `pipeline()` print real label names, and tell the app which class is
+    not toxic."""
+    config: dict[str, Any] = {
         "num_labels": len(label_names),
         "id2label": dict(enumerate(label_names)),
         "label2id": {name: i for i, name in enumerate(label_names)},
     }
+    if non_toxic_label is not None:
+        config[CONFIG_KEY] = non_toxic_label
+    return config
 
 
 def count_parameters(model: PreTrainedModel) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.errors import UserError
+from distill.layers import layers_name
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +62,18 @@ def find_runs(root: str | Path) -> list[Path]:
         ):
             logger.warning("Skipping %s: it has a model but no %s (an unfinished run).", folder, RESULTS_FILE)
     return runs
+
+
+# What each method's runs are called in the app and in /api/models, before their layer choice.
+_TITLE_PREFIX = {"distill": "student", "lora": "lora", "lora+kd": "lora-kd"}
+
+
+def run_title(record: dict[str, Any]) -> str:
+    """A short name for a run, from its results.json: `teacher · seed 42`, `student-even · seed 1`."""
+    method = str(record.get("method", "run"))
+    name = method
+    if method in _TITLE_PREFIX:
+        spec = record.get("arguments", {}).get("layers") or record.get("layers") or []
+        name = f"{_TITLE_PREFIX[method]}-{layers_name(spec)}"
+    seed = record.get("seed")
+    return name if seed is None else f"{name} · seed {seed}"

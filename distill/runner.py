@@ -19,12 +19,18 @@ from transformers import (
     set_seed,
 )
 
-from distill.args import DataArguments, precision_name
+from distill.args import DEFAULT_TEACHER, DataArguments, precision_name
 from distill.data import PaddingCollator, Splits, load_splits, tokenize
 from distill.errors import UserError
 from distill.layers import num_layers, parse_layers
 from distill.metrics import confusion, make_compute_metrics
-from distill.models import count_parameters, load_teacher, load_tokenizer, model_label_names
+from distill.models import (
+    count_parameters,
+    load_teacher,
+    load_teacher_config,
+    load_tokenizer,
+    model_label_names,
+)
 from distill.results import RESULTS_FILE, write_results
 from distill.teacher_cache import with_teacher_logits
 
@@ -53,12 +59,14 @@ class StudentSetup:
 
 
 def prepare_student_run(teacher: str, layers: str, data_args: DataArguments) -> StudentSetup:
-    """Load and check data, teacher and layer choice before anything is written."""
+    """Load and check data, teacher and layer choice before anything is written; the layer choice
+    first, from the teacher's config alone, before the data and the weights load."""
+    parse_layers(layers, int(load_teacher_config(teacher, DEFAULT_TEACHER).num_hidden_layers))
     splits = load_splits(**data_args.split_options())
-    model = load_teacher(teacher, splits.label_names)
+    model = load_teacher(teacher, splits.label_names, data_args.non_toxic_label)
     splits = dataclasses.replace(splits, label_names=model_label_names(model))
     chosen = parse_layers(layers, num_layers(model))
-    tokenizer = load_tokenizer(teacher)
+    tokenizer = load_tokenizer(teacher, data_args.max_length)
     return StudentSetup(
         splits, tokenize(splits.data, tokenizer, data_args.max_length), tokenizer, model, chosen
     )
@@ -215,5 +223,6 @@ def split_facts(splits: Splits) -> dict:
         "label_names": splits.label_names,
         "test_split_hash": splits.test_hash,
         "num_duplicates": splits.num_duplicates,
+        "held_out_duplicates_dropped": splits.held_out_duplicates,
         "split_sizes": {name: len(split) for name, split in splits.data.items()},
     }

@@ -41,7 +41,7 @@ def main() -> None:
         "name": NAME,
         "layers": None,
         "teacher": None,
-        "dataset": data_args.dataset,
+        "dataset": data_args.source,
         "seed": baseline_args.seed,
         **split_facts(splits),
         "arguments": {**dataclasses.asdict(baseline_args), **dataclasses.asdict(data_args)},

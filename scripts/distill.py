@@ -40,11 +40,11 @@ logger = logging.getLogger("distill.distill")
 def main() -> None:
     kd_args, data_args, training_args = cli.parse_args((DistillationArguments, DataArguments, RunArguments))
     cli.setup_logging(training_args)
+    training_args.output_dir = training_args.output_dir or f"outputs/student-{layers_name(kd_args.layers)}"
+    check_output_dir(training_args)
     seed_run(training_args)
 
     setup = prepare_student_run(kd_args.teacher, kd_args.layers, data_args)
-    training_args.output_dir = training_args.output_dir or f"outputs/student-{layers_name(kd_args.layers)}"
-    check_output_dir(training_args)
     if kd_args.no_teacher_cache or kd_args.cosine_weight > 0:
         why = "--no_teacher_cache" if kd_args.no_teacher_cache else "the cosine term needs its hidden states"
         logger.info("Running the teacher on every batch (%s)", why)
@@ -77,7 +77,7 @@ def main() -> None:
             arguments=[kd_args, data_args],
             layers=setup.layers,
             teacher=kd_args.teacher,
-            dataset=data_args.dataset,
+            dataset=data_args.source,
             class_weights=weights,
         )
         path = save_run(training_args.output_dir, {**record, **metrics}, training_args)

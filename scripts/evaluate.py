@@ -57,14 +57,17 @@ def main() -> None:
     cli.setup_logging()
     record = read_results(args.run)
     recorded = record.get("arguments", {})
-    options = {f.name: recorded[f.name] for f in dataclasses.fields(DataArguments) if f.name in recorded}
-    max_length = options.pop("max_length", DataArguments.max_length)
-    if args.dataset:
-        options["dataset"] = args.dataset
-    splits = load_splits(**options)
+    data_args = DataArguments(
+        **{f.name: recorded[f.name] for f in dataclasses.fields(DataArguments) if f.name in recorded}
+    )
+    if args.dataset:  # the data has moved: it replaces whichever way the run was given its training data
+        data_args = dataclasses.replace(
+            data_args, **{"train_file" if data_args.train_file else "dataset": args.dataset}
+        )
+    splits = load_splits(**data_args.split_options())
     if splits.test_hash != record.get("test_split_hash"):
         raise UserError(
-            f"The split rebuilt from {options.get('dataset')} is not the one {args.run} was tested on (hash "
+            f"The split rebuilt from {data_args.source} is not the one {args.run} was tested on (hash "
             f"{splits.test_hash}, recorded {record.get('test_split_hash')}): pass the run's data with --dataset."
         )
     tokenizer = load_tokenizer(args.run)
@@ -72,7 +75,7 @@ def main() -> None:
     if args.quantize:
         model = quantize_int8(model, tokenizer.model_input_names)
     data = splits.data[args.split]
-    logits = predict_logits(model, tokenizer, data["text"], max_length, args.batch_size)
+    logits = predict_logits(model, tokenizer, data["text"], data_args.max_length, args.batch_size)
     metrics = classification_metrics(data["label"], logits.argmax(-1), record["label_names"])
     prefix = "test" if args.split == "test" else "eval"
     print(f"{args.run}, {args.split} split ({len(data)} texts), {args.quantize or 'as trained (fp32)'}:")

@@ -46,13 +46,13 @@ logger = logging.getLogger("distill.lora")
 def main() -> None:
     lora_args, data_args, training_args = cli.parse_args((LoraArguments, DataArguments, RunArguments))
     cli.setup_logging(training_args)
-    seed_run(training_args)  # before LoRA's adapters draw their initial weights
-
-    setup = prepare_student_run(lora_args.teacher, lora_args.layers, data_args)
     method = "lora+kd" if lora_args.kd else "lora"
     name = layers_name(lora_args.layers)
     training_args.output_dir = training_args.output_dir or f"outputs/{method.replace('+', '-')}-{name}"
     check_output_dir(training_args)
+    seed_run(training_args)  # before LoRA's adapters draw their initial weights
+
+    setup = prepare_student_run(lora_args.teacher, lora_args.layers, data_args)
     model = add_lora(
         make_student(setup.teacher, setup.layers),
         r=lora_args.lora_r,
@@ -101,7 +101,7 @@ def main() -> None:
             arguments=[lora_args, data_args],
             layers=setup.layers,
             teacher=lora_args.teacher,
-            dataset=data_args.dataset,
+            dataset=data_args.source,
             class_weights=weights,
         )
         # LoRA trains adapters + head; what a user deploys is the merged model.

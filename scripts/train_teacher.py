@@ -21,6 +21,7 @@ from transformers import Trainer
 from distill import cli
 from distill.args import DataArguments, RunArguments, TeacherArguments
 from distill.data import load_splits, tokenize
+from distill.labels import find_non_toxic_label
 from distill.losses import class_weights
 from distill.models import load_base_model, load_tokenizer
 from distill.runner import (
@@ -44,8 +45,10 @@ def main() -> None:
     seed_run(training_args)  # before the new classification head draws its weights
 
     splits = load_splits(**data_args.split_options())
-    tokenizer = load_tokenizer(model_args.model_name_or_path)
-    model = load_base_model(model_args.model_name_or_path, splits.label_names)
+    # Refused now, with one line, if the classes do not say which one is not toxic.
+    non_toxic = find_non_toxic_label(splits.label_names, data_args.non_toxic_label)
+    tokenizer = load_tokenizer(model_args.model_name_or_path, data_args.max_length)
+    model = load_base_model(model_args.model_name_or_path, splits.label_names, non_toxic)
     data = tokenize(splits.data, tokenizer, data_args.max_length)
     weights = class_weights(data["train"]["labels"], len(splits.label_names), training_args.class_weights)
 
@@ -65,7 +68,7 @@ def main() -> None:
             arguments=[model_args, data_args],
             layers=None,
             teacher=None,
-            dataset=data_args.dataset,
+            dataset=data_args.source,
             class_weights=weights,
         )
         path = save_run(training_args.output_dir, {**record, **metrics}, training_args)

@@ -26,7 +26,7 @@ from transformers import AutoTokenizer, BertForSequenceClassification, BertModel
 
 from app.api import MAX_BATCH, create_blueprint
 from app.config import AppConfig, parse_args
-from app.inference import Classifier, find_non_toxic_label, max_input_length, text_problem
+from app.inference import Classifier, max_input_length, text_problem
 from app.registry import ModelRegistry, load_registry
 from distill.errors import UserError
 from distill.results import write_results
@@ -49,9 +49,17 @@ def save_run(folder: Path, seed: int, results: dict[str, Any] | None = None) -> 
     return folder
 
 
+# The runs' names in the app, from their results.json.
+TEACHER = "teacher · seed 42"
+STUDENT = "student-even · seed 1"
+
+
 def run_results(method: str, accuracy: float) -> dict[str, Any]:
     return {
         "method": method,
+        "seed": 42 if method == "teacher" else 1,
+        "arguments": {} if method == "teacher" else {"layers": "even"},
+        "eval_macro_f1": accuracy - 0.1,
         "layers": None if method == "teacher" else [2, 4, 6, 8, 10, 12],
         "teacher": None if method == "teacher" else "outputs/teacher",
         "num_parameters": 1234,
@@ -180,28 +188,6 @@ def test_batches_give_the_same_answers_as_single_texts(tokenizer) -> None:  # ty
             assert result["scores"][label] == pytest.approx(alone["scores"][label], abs=1e-5)
 
 
-@pytest.mark.parametrize(
-    ("labels", "expected"),
-    [
-        (LABELS, "neither"),
-        (["toxic", "Non-Toxic"], "Non-Toxic"),
-        (["hateful", "offensive", "NORMAL"], "NORMAL"),
-        (["Clean", "toxic"], "Clean"),
-        (["not hate", "hate"], "not hate"),
-    ],
-)
-def test_non_toxic_label_is_found_case_insensitively(labels: list[str], expected: str) -> None:
-    assert find_non_toxic_label(labels) == expected
-
-
-def test_non_toxic_label_can_be_named_and_must_exist() -> None:
-    assert find_non_toxic_label(["LABEL_0", "LABEL_1"], "LABEL_1") == "LABEL_1"
-    with pytest.raises(UserError, match="--non_toxic_label"):
-        find_non_toxic_label(["LABEL_0", "LABEL_1"])
-    with pytest.raises(UserError, match=r"'benign' is not a class.*hate_speech"):
-        find_non_toxic_label(LABELS, "benign")
-
-
 def test_a_model_with_unknown_classes_is_refused_naming_it(tokenizer) -> None:  # type: ignore[no-untyped-def]
     model = tiny_model(id2label={0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}, label2id=None)
     with pytest.raises(UserError, match=r"some/model: .*--non_toxic_label"):
@@ -261,12 +247,38 @@ def test_int8_models_answer_like_fp32_and_say_they_are_int8(runs: Path) -> None:
 
 def test_finished_runs_are_served_with_their_test_results(runs: Path, caplog) -> None:  # type: ignore[no-untyped-def]
     registry = load_registry(AppConfig(runs=runs))
-    assert registry.names == ["student-even", "teacher"]  # student-odd has no results.json
+    assert registry.names == [STUDENT, TEACHER]  # student-odd has no results.json
     assert "student-odd" in caplog.text and "unfinished" in caplog.text
-    teacher = registry.results("teacher")
+    teacher = registry.results(TEACHER)
     assert teacher is not None
     assert (teacher["test_accuracy"], teacher["method"], teacher["test_f1_neither"]) == (0.9, "teacher", 0.5)
     assert "log_history" not in teacher
+
+
+def test_runs_are_named_from_their_results_and_the_best_on_validation_is_the_default(tmp_path: Path) -> None:
+    def results(method: str, seed: int, eval_f1: float) -> dict[str, Any]:
+        layers = {} if method == "teacher" else {"layers": "even"}
+        return {"method": method, "seed": seed, "arguments": layers, "eval_macro_f1": eval_f1}
+
+    save_run(tmp_path / "lora-even" / "seed-1", 0, results("lora", 1, 0.55))
+    save_run(tmp_path / "lora-lr-5e-4" / "lora-even" / "seed-1", 1, results("lora", 1, 0.64))
+    save_run(tmp_path / "student-even" / "seed-1", 2, results("distill", 1, 0.69))
+    save_run(tmp_path / "teacher", 3, results("teacher", 42, 0.74))
+    registry = load_registry(AppConfig(runs=tmp_path))
+    assert registry.names == [
+        "lora-even · seed 1 (lora-even/seed-1)",
+        "lora-even · seed 1 (lora-lr-5e-4/lora-even/seed-1)",
+        "student-even · seed 1",
+        "teacher · seed 42",
+    ]
+    assert registry.default.name == "teacher · seed 42"  # best validation macro-F1, not the first name
+    # Given with --model, the first one given is the default.
+    given = (str(tmp_path / "student-even" / "seed-1"), str(tmp_path / "teacher"))
+    registry = load_registry(AppConfig(models=given))
+    assert (registry.names, registry.default.name) == (
+        ["student-even · seed 1", "teacher · seed 42"],
+        "student-even · seed 1",
+    )
 
 
 def test_runs_without_a_model_are_not_offered(runs: Path, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -287,12 +299,12 @@ def test_missing_and_corrupt_models_are_skipped_by_name(runs: Path, tmp_path: Pa
     missing = tmp_path / "missing"
     config = AppConfig(models=(str(missing), str(corrupt), str(runs / "teacher"), str(bad_config)))
     registry = load_registry(config)
-    assert registry.names == ["teacher"]
+    assert registry.names == [TEACHER]
     errors = [record.getMessage() for record in caplog.records if record.levelname == "ERROR"]
     assert len(errors) == 3
     for message, folder in zip(errors, (missing, corrupt, bad_config), strict=True):
         assert message.startswith("Skipping a model:") and str(folder) in message
-    assert registry.results("teacher") is not None
+    assert registry.results(TEACHER) is not None
 
 
 def test_pickled_weights_and_untrained_heads_are_refused(tmp_path: Path, tokenizer, caplog) -> None:  # type: ignore[no-untyped-def]
@@ -322,9 +334,9 @@ def test_nothing_to_serve_is_refused(tmp_path: Path) -> None:
 
 
 def test_classify_callback_shows_verdict_class_chart_and_time(web: Any) -> None:
-    children = page("/").classify_text(1, None, "I hate you", "teacher")
+    children = page("/").classify_text(1, None, "I hate you", TEACHER)
     alert, details, graph = children
-    expected = web.models.get("teacher").classify(["I hate you"])[0]
+    expected = web.models.get(TEACHER).classify(["I hate you"])[0]
     assert isinstance(alert, dbc.Alert)
     assert alert.color == ("danger" if expected["toxic"] else "success")
     assert alert.children.children == ("Toxic" if expected["toxic"] else "Not toxic")
@@ -339,14 +351,14 @@ def test_classify_callback_shows_verdict_class_chart_and_time(web: Any) -> None:
 @pytest.mark.parametrize(
     ("text", "model", "message"),
     [
-        (None, "teacher", "Type a comment"),
-        ("", "teacher", "Type a comment"),
-        ("   \n", "teacher", "Type a comment"),
-        (42, "teacher", "must be a string"),
-        ("\ud800", "teacher", "not valid Unicode"),
+        (None, TEACHER, "Type a comment"),
+        ("", TEACHER, "Type a comment"),
+        ("   \n", TEACHER, "Type a comment"),
+        (42, TEACHER, "must be a string"),
+        ("\ud800", TEACHER, "not valid Unicode"),
         ("hello", "no-such-model", "Unknown model"),
         ("hello", None, "Unknown model"),
-        ("hello", ["teacher"], "Unknown model"),
+        ("hello", [TEACHER], "Unknown model"),
     ],
 )
 def test_classify_callback_answers_bad_input_with_a_warning(
@@ -359,18 +371,18 @@ def test_classify_callback_answers_bad_input_with_a_warning(
 
 
 def test_classify_page_names_the_non_toxic_label(web: Any) -> None:
-    rule = page("/").describe_rule("student-even")
+    rule = page("/").describe_rule(STUDENT)
     assert "Non-toxic label: neither" in rule
     assert "hate_speech, offensive_language" in rule
     assert page("/").describe_rule("no-such-model") == ""
     select = find(page("/").layout(), "classify-model")
-    assert [option["value"] for option in select.options] == ["student-even", "teacher"]
-    assert select.value == "student-even"
+    assert [option["value"] for option in select.options] == [STUDENT, TEACHER]
+    assert select.value == TEACHER  # the best validation macro-F1 of the runs
 
 
-def test_compare_page_without_a_report_says_how_to_make_one(web: Any) -> None:
+def test_compare_page_without_a_report_says_how_to_make_one(web: Any, runs: Path) -> None:
     layout = str(page("/compare").layout().to_plotly_json())
-    assert "python scripts/compare.py --runs outputs" in layout
+    assert f"python scripts/compare.py --runs {runs} --output_dir " in layout  # the app's own --runs
 
 
 def test_compare_page_shows_the_markdown_and_only_the_reports_own_pngs(
@@ -398,7 +410,7 @@ def test_compare_page_shows_the_markdown_and_only_the_reports_own_pngs(
 
 def test_about_page_lists_the_models_and_explains_the_app(web: Any) -> None:
     layout = str(page("/about").layout().to_plotly_json())
-    for text in ("student-even", "teacher", "0.900", "neither", "softmax", "gunicorn", "curl"):
+    for text in (STUDENT, TEACHER, "0.900", "neither", "softmax", "gunicorn", "curl"):
         assert text in layout
 
 
@@ -420,26 +432,26 @@ def post(client: Any, body: Any) -> Any:
 
 
 def test_api_classifies_one_text(client: Any, web: Any) -> None:
-    answer = post(client, {"text": "I hate you", "model": "teacher"})
+    answer = post(client, {"text": "I hate you", "model": TEACHER})
     assert answer.status_code == 200
     body = answer.get_json()
     assert set(body) == {"label", "toxic", "scores", "model", "latency_ms", "truncated"}
-    assert body["model"] == "teacher"
+    assert body["model"] == TEACHER
     assert sum(body["scores"].values()) == pytest.approx(1, abs=1e-6)
     assert body["toxic"] == (body["label"] != "neither")
-    assert body["scores"] == web.models.get("teacher").classify(["I hate you"])[0]["scores"]
+    assert body["scores"] == web.models.get(TEACHER).classify(["I hate you"])[0]["scores"]
     assert post(client, {"text": "I hate you"}).get_json()["model"] == web.models.default.name
 
 
 def test_api_classifies_a_batch_in_order(client: Any) -> None:
     texts = ["I hate you", "lovely weather", "short", "a bit longer comment than the others"]
-    answer = post(client, {"texts": texts, "model": "student-even"})
+    answer = post(client, {"texts": texts, "model": STUDENT})
     assert answer.status_code == 200
     body = answer.get_json()
-    assert (body["model"], len(body["results"])) == ("student-even", 4)
+    assert (body["model"], len(body["results"])) == (STUDENT, 4)
     assert body["latency_ms"] > 0
     for text, result in zip(texts, body["results"], strict=True):
-        single = post(client, {"text": text, "model": "student-even"}).get_json()
+        single = post(client, {"text": text, "model": STUDENT}).get_json()
         assert result["label"] == single["label"]
         assert sum(result["scores"].values()) == pytest.approx(1, abs=1e-6)
     assert post(client, {"texts": ["x"] * MAX_BATCH}).status_code == 200
@@ -513,9 +525,9 @@ def test_api_wrong_method_and_unknown_endpoint_are_json(client: Any) -> None:
 def test_api_lists_models_with_their_test_metrics(client: Any) -> None:
     body = client.get("/api/models").get_json()
     models = {model["name"]: model for model in body["models"]}
-    assert set(models) == {"student-even", "teacher"}
-    assert body["default"] == "student-even"
-    teacher = models["teacher"]
+    assert set(models) == {STUDENT, TEACHER}
+    assert body["default"] == TEACHER
+    teacher = models[TEACHER]
     assert teacher["labels"] == LABELS
     assert teacher["non_toxic_label"] == "neither"
     assert teacher["max_length"] == 128
@@ -610,7 +622,7 @@ def test_gunicorn_serves_the_app(runs: Path, tmp_path: Path) -> None:
             except OSError:
                 assert time.monotonic() < deadline, "gunicorn did not answer"
                 time.sleep(0.5)
-        assert names == ["student-even", "teacher"]
+        assert names == [STUDENT, TEACHER]
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/api/classify",
             data=json.dumps({"text": "I hate you"}).encode(),
@@ -671,12 +683,12 @@ def test_browser_classifies_a_comment(web: Any, tmp_path: Path) -> None:
                 (By.CSS_SELECTOR, "#classify-result .js-plotly-plot")
             )
         )
-        assert "model student-even" in driver.find_element(By.ID, "classify-details").text
+        assert f"model {TEACHER}" in driver.find_element(By.ID, "classify-details").text
         # The button and the model selector: the same text through the other model.
-        Select(driver.find_element(By.ID, "classify-model")).select_by_value("teacher")
+        Select(driver.find_element(By.ID, "classify-model")).select_by_value(STUDENT)
         driver.find_element(By.ID, "classify-submit").click()
         wait.until(
-            expected_conditions.text_to_be_present_in_element((By.ID, "classify-details"), "model teacher")
+            expected_conditions.text_to_be_present_in_element((By.ID, "classify-details"), f"model {STUDENT}")
         )
         assert driver.find_element(By.ID, "classify-text").get_attribute("value") == "I hate you"
         time.sleep(1)  # let the chart finish drawing before the screenshot

@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 from conftest import LABELS, SHARED, toxic_rows
 
+from distill.args import DataArguments
 from distill.data import PaddingCollator, load_splits, normalize_text, tokenize
 from distill.errors import UserError
 
@@ -151,9 +152,59 @@ def test_string_labels_not_among_the_names(jsonl_data):
         load_splits(str(jsonl_data), class_names=["hate_speech", "offensive_language"])
 
 
-def test_hub_id_that_cannot_be_fetched_suggests_a_local_file():
-    with pytest.raises(UserError, match=r"pass a local \.csv"):
+def test_hub_id_that_cannot_be_fetched_names_the_flags_for_local_data():
+    with pytest.raises(UserError, match=r"--dataset FILE, or your own splits with --train_file") as err:
         load_splits("no-such-user/no-such-dataset")
+    assert "\n" not in str(err.value)
+
+
+def own_splits(tmp_path, leaked: int = 0):  # type: ignore[no-untyped-def]
+    """train.csv, validation.jsonl and test.parquet of 60, 15 and 21 rows; `leaked` test rows repeat
+    training texts (one in another case and spacing, as duplicates usually are)."""
+    rows = toxic_rows(96)
+    train, validation, test = rows.iloc[:60], rows.iloc[60:75], rows.iloc[75:]
+    if leaked:
+        copies = train.iloc[:leaked].assign(tweet=lambda f: f["tweet"].str.upper() + "  ")
+        test = pd.concat([test.iloc[leaked:], copies])
+    paths = tmp_path / "train.csv", tmp_path / "validation.jsonl", tmp_path / "test.parquet"
+    train.to_csv(paths[0], index=False)
+    validation.to_json(paths[1], orient="records", lines=True)
+    test.to_parquet(paths[2])
+    return [str(p) for p in paths]
+
+
+def test_own_split_files_are_used_as_given(tmp_path):
+    train, validation, test = own_splits(tmp_path)
+    splits = load_splits("ignored", train_file=train, validation_file=validation, test_file=test)
+    assert {k: len(v) for k, v in splits.data.items()} == {"train": 60, "validation": 15, "test": 21}
+    assert splits.held_out_duplicates == {"validation": 0, "test": 0}
+    assert splits.data["test"]["text"] == pd.read_parquet(test)["tweet"].tolist()  # in the file's order
+
+
+def test_held_out_texts_also_in_train_are_dropped_and_counted(tmp_path):
+    train, validation, test = own_splits(tmp_path, leaked=4)
+    splits = load_splits("ignored", train_file=train, validation_file=validation, test_file=test)
+    assert {k: len(v) for k, v in splits.data.items()} == {"train": 60, "validation": 15, "test": 17}
+    assert splits.held_out_duplicates == {"validation": 0, "test": 4}
+    train_texts = {normalize_text(t) for t in splits.data["train"]["text"]}
+    assert not train_texts & {normalize_text(t) for t in splits.data["test"]["text"]}
+
+
+def test_a_missing_split_is_carved_out_of_train(tmp_path):
+    train, _, test = own_splits(tmp_path)
+    splits = load_splits("ignored", train_file=train, test_file=test, validation_size=0.25)
+    assert {k: len(v) for k, v in splits.data.items()} == {"train": 45, "validation": 15, "test": 21}
+
+
+def test_a_split_file_that_does_not_exist(tmp_path):
+    train, _, _ = own_splits(tmp_path)
+    with pytest.raises(UserError, match=r"Data file .*nope\.csv does not exist"):
+        load_splits("ignored", train_file=train, test_file=str(tmp_path / "nope.csv"))
+
+
+def test_dataset_and_train_file_together_are_refused(tmp_path):
+    with pytest.raises(UserError, match="give the training data one way"):
+        DataArguments(dataset="my.csv", train_file="train.csv")
 
 
 def test_bad_split_sizes(csv_data):

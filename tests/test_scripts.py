@@ -241,3 +241,54 @@ def test_flag_mistakes_are_one_line_with_exit_status_2(flags, message, teacher_d
     assert proc.stderr.strip().splitlines()[-1].startswith(message)
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_distill_before_any_teacher_exists_says_how_to_make_one(csv_data, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, ROOT / "scripts" / "distill.py", "--dataset", csv_data],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "0"}, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: There is no teacher yet: the default teacher folder outputs/teacher does not"
+    )
+    assert "python scripts/train_teacher.py --model_name_or_path BASE_ENCODER" in line
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_bad_layers_are_refused_before_the_data_is_read(teacher_dir, tmp_path, capsys):
+    # The data file does not exist: the layer choice is the first thing checked.
+    err = refused(
+        capsys, tmp_path, "--teacher", teacher_dir, "--dataset", tmp_path / "x.csv", "--layers", "2,13"
+    )
+    assert "names layer(s) 13" in err
+
+
+def test_a_finished_run_is_refused_before_the_data_is_read(teacher_dir, tmp_path, capsys):
+    out = tmp_path / "student"
+    out.mkdir()
+    (out / "results.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        run_script("lora", "--teacher", teacher_dir, "--dataset", tmp_path / "x.csv", "--output_dir", out)
+    assert "already holds a finished run" in capsys.readouterr().err
+
+
+def test_own_split_files_give_the_split_sizes(tmp_path, teacher_dir):
+    rows = [
+        {"text": f"{w} {i}", "label": LABELS[i % 3]}
+        for i, w in enumerate(["you vermin", "damn lol", "nice"] * 30)
+    ]
+    files = {"train": rows[:48], "validation": rows[48:60], "test": [*rows[60:82], rows[0]]}  # one leak
+    paths = {}
+    for split, part in files.items():
+        paths[split] = tmp_path / f"{split}.jsonl"
+        paths[split].write_text("".join(json.dumps(r) + "\n" for r in part))
+    out = tmp_path / "student"
+    run_script("distill", "--teacher", teacher_dir, "--train_file", paths["train"], "--validation_file",
+               paths["validation"], "--test_file", paths["test"], "--output_dir", out, *TINY_RUN,
+               "--max_train_samples", "1000", "--max_eval_samples", "1000", "--max_test_samples", "1000")  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    assert results["split_sizes"] == {"train": 48, "validation": 12, "test": 22}
+    assert results["held_out_duplicates_dropped"] == {"validation": 0, "test": 1}
+    assert results["dataset"] == str(paths["train"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -16,27 +17,36 @@ from app.config import AppConfig
 dash.register_page(__name__, path="/compare", name="Compare", title="Compare runs", order=1)
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024  # inlined into the page, so keep it bounded
-HINT = "python scripts/compare.py --runs outputs"
 
 
 def layout(**_query: str) -> dbc.Container:
     # Read on every visit: the report may be written while the app runs.
     report = AppConfig.from_env().report_dir
     try:
-        body = report_view(report)
+        body = report_view(report, hint(AppConfig.from_env()))
     except OSError as err:  # a failing layout would break every page: Dash validates them all at once
         body = [dbc.Alert(f"Cannot read the report in {report}: {err}", color="warning")]
     return dbc.Container([html.H2("Compare runs", className="mt-4"), *body], class_name="mb-5")
 
 
-def report_view(report: Path) -> list[Any]:
-    """results.md as Markdown, then every PNG plot; a hint to write the report if there is none."""
+def hint(config: AppConfig) -> str:
+    """The command that writes the report this app reads, for the runs folder it was given."""
+    runs, report = shlex.quote(str(config.runs)), shlex.quote(str(config.report_dir))
+    return f"python scripts/compare.py --runs {runs} --output_dir {report}"
+
+
+def report_view(report: Path, command: str) -> list[Any]:
+    """results.md as Markdown, then every PNG plot; `command`, to write the report, if there is none."""
     markdown = report / "results.md"
     images = report_images(report)
     if not markdown.is_file() and not images:
         return [
             dbc.Alert(
-                [f"No report in {report} yet. Write one with ", html.Code(HINT), ", then reload this page."],
+                [
+                    f"No report in {report} yet. Write one with ",
+                    html.Code(command),
+                    ", then reload this page.",
+                ],
                 color="info",
             )
         ]
