@@ -286,11 +286,13 @@ def write_report(report: Report, output_dir: str | Path) -> list[Path]:
         atomic_write(out / "results.csv", table.to_csv(index=False)),
         atomic_write(out / "summary.json", json.dumps(json.loads(table.to_json(orient="records")), indent=2)),
     ]
-    from distill import plots  # matplotlib only when plotting
+    # matplotlib only when plotting. One way only: plots takes data shaped here and never imports report.
+    from distill import plots
 
+    runs = report.runs
     written += [
-        plots.loss_curves(report.runs, out / "loss_curves.png"),
-        plots.confusion_matrices(report.runs, out / "confusion_matrices.png"),
+        plots.loss_curves(loss_histories(runs), out / "loss_curves.png"),
+        plots.confusion_matrices(confusion_sum(runs), label_names(runs), out / "confusion_matrices.png"),
         plots.macro_f1_bars(report.summary, out / "macro_f1.png"),
     ]
     return written
@@ -377,3 +379,20 @@ def confusion_sum(runs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
             matrix = np.asarray(run["test_confusion_matrix"])
             out[run["method_name"]] = out.get(run["method_name"], 0) + matrix
     return {name: out[name] for name in sorted(out, key=_method_order)}
+
+
+def loss_histories(runs: list[dict[str, Any]]) -> dict[str, list[tuple[list[float], list[float]]]]:
+    """Each method's runs' logged training loss as (steps, losses), methods in report order. Runs
+    that logged none (shorter than --logging_steps) are left out, so a method's count is of curves."""
+    out: dict[str, list[tuple[list[float], list[float]]]] = {}
+    for run in runs:
+        points = [(float(e["step"]), float(e["loss"])) for e in run.get("log_history", []) if "loss" in e]
+        if points:
+            steps, losses = zip(*points, strict=True)
+            out.setdefault(run["method_name"], []).append((list(steps), list(losses)))
+    return {name: out[name] for name in sorted(out, key=_method_order)}
+
+
+def label_names(runs: list[dict[str, Any]]) -> list[str]:
+    """The class names of the first run that records them ([] if none does)."""
+    return next((list(map(str, r["label_names"])) for r in runs if r.get("label_names")), [])
