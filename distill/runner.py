@@ -18,9 +18,10 @@ from transformers import (
     enable_full_determinism,
     set_seed,
 )
+from transformers.trainer_utils import PredictionOutput
 
 from distill.args import DEFAULT_TEACHER, DataArguments, precision_name
-from distill.data import PaddingCollator, Splits, load_splits, tokenize
+from distill.data import LENGTH, PaddingCollator, Splits, load_splits, tokenize
 from distill.errors import UserError
 from distill.layers import num_layers, parse_layers
 from distill.metrics import confusion, make_compute_metrics
@@ -120,7 +121,7 @@ def train_and_evaluate(
     num_parameters, trainable_parameters = count_parameters(trainer.model)  # type: ignore[arg-type]
     train_output = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     eval_metrics = trainer.evaluate()
-    prediction = trainer.predict(test_dataset, metric_key_prefix="test")
+    prediction = predict_in_order(trainer, test_dataset, metric_key_prefix="test")
     assert prediction.label_ids is not None
     logits = np.asarray(
         prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
@@ -139,6 +140,38 @@ def train_and_evaluate(
         "trainable_parameters": trainable_parameters,
         "log_history": trainer.state.log_history,
     }
+
+
+def predict_in_order(trainer: Trainer, dataset: Dataset, metric_key_prefix: str = "test") -> PredictionOutput:
+    """`trainer.predict` in length-sorted batches, with row i of the output for row i of `dataset`.
+
+    transformers 5 applies `train_sampling_strategy` to evaluation too, so with length grouping (our
+    default) `Trainer.predict` returns rows in its own shuffled order. Here the data is sorted once by
+    its `length` column, read in that order, and each row put back where it came from.
+    """
+    if LENGTH not in dataset.column_names:
+        return trainer.predict(dataset, metric_key_prefix=metric_key_prefix)
+    order = np.argsort(np.asarray(dataset[LENGTH]), kind="stable")
+    strategy = trainer.args.train_sampling_strategy
+    trainer.args.train_sampling_strategy = "sequential"
+    try:
+        output = trainer.predict(dataset.select(order), metric_key_prefix=metric_key_prefix)
+    finally:
+        trainer.args.train_sampling_strategy = strategy
+    back = np.argsort(order)
+    return PredictionOutput(
+        predictions=_rows_in(output.predictions, back),
+        label_ids=_rows_in(output.label_ids, back),
+        metrics=output.metrics,
+    )
+
+
+def _rows_in(value: Any, order: np.ndarray) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(_rows_in(v, order) for v in value)
+    return np.asarray(value)[order]
 
 
 def check_output_dir(training_args: TrainingArguments) -> None:

@@ -401,6 +401,34 @@ def test_training_batches_are_grouped_by_the_precomputed_length(csv_data, tokeni
     assert padded_share("group_by_length") < padded_share("random") / 2
 
 
+def test_test_predictions_come_back_in_the_datasets_order(csv_data, tokenizer, tmp_path):
+    from distill.args import RunArguments
+    from distill.data import load_splits, tokenize
+    from distill.runner import predict_in_order, trainer_inputs
+
+    rows = toxic_rows(400)
+    rows["tweet"] = [text + " lol" * (i % 11) for i, text in enumerate(rows["tweet"])]
+    rows.to_csv(csv_data, index=False)
+    data = tokenize(load_splits(str(csv_data)).data, tokenizer, max_length=32)
+    test = data["test"]
+    model = no_dropout_teacher()
+    args = RunArguments(output_dir=str(tmp_path), per_device_eval_batch_size=4, disable_tqdm=True, seed=0)
+    trainer = Trainer(model=model, args=args, **trainer_inputs(data, tokenizer, LABELS))
+
+    with torch.inference_mode():  # one example at a time: no padding, no order to get wrong
+        expected = torch.cat([model(input_ids=torch.tensor([ids])).logits for ids in test["input_ids"]])
+    output = predict_in_order(trainer, test)
+    assert output.label_ids.tolist() == test["labels"]
+    assert torch.allclose(torch.from_numpy(output.predictions), expected, atol=1e-5)
+    assert (
+        output.metrics["test_accuracy"]
+        == trainer.predict(test, metric_key_prefix="test").metrics["test_accuracy"]
+    )
+    assert trainer.args.train_sampling_strategy == "group_by_length"  # left as it was
+    # The stock predict under length grouping returns its own order: what this guards against.
+    assert trainer.predict(test).label_ids.tolist() != test["labels"]
+
+
 def test_a_finished_run_keeps_checkpoint_weights_but_not_optimizer_states(teacher_dir, csv_data, tmp_path):
     out = tmp_path / "student"
     steps = ["--save_strategy", "steps", "--save_steps", "1", "--eval_strategy", "steps", "--eval_steps", "1"]
