@@ -9,6 +9,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +32,17 @@ from distill.trainer import DistillationTrainer
 
 
 def in_fresh_process(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
-    """Run `fn(*args, **kwargs)` in a new process; add its peak resident memory (and GPU peak, if any)."""
-    with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_measured, (fn, *args), kwargs)
+    """Run `fn(*args, **kwargs)` in a new process; add its peak resident memory (and GPU peak, if any).
+
+    The worker is shut down, not terminated: it exits on its own and runs its exit handlers, which
+    unlink the semaphores made in it (tqdm's lock for the first progress bar) and unregister them
+    from the resource tracker it shares with this process. A multiprocessing.Pool's `with` block
+    terminate()s its worker instead (SIGTERM, no handlers), and the tracker then warns of "leaked
+    semaphore objects" at exit. A worker that dies (out of memory) raises BrokenProcessPool here,
+    where Pool.apply would wait forever.
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(_measured, fn, *args, **kwargs).result()
 
 
 def _measured(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
@@ -191,6 +200,16 @@ def save_student(teacher_dir: str, layers: list[int], output_dir: str) -> dict:
     return {}
 
 
+# Batch 1 is one text at a time; 32, a request of many texts. Each is timed after untimed warm-up batches.
+INFERENCE_BATCH_SIZES = (1, 32)
+WARM_UP_BATCHES = 2
+
+
+def inference_texts_needed(repeats: int) -> int:
+    """How many distinct texts `inference` reads at the largest batch size, for `repeats` timed batches."""
+    return max(INFERENCE_BATCH_SIZES) * (WARM_UP_BATCHES + repeats)
+
+
 @torch.inference_mode()
 def inference(
     model_dir: str, texts: list[str], batch_size: int, repeats: int, quantize: str | None = None
@@ -205,7 +224,7 @@ def inference(
         quantize_int8(model, tokenizer.model_input_names) if quantize else model.to(_device()).eval()  # type: ignore[arg-type]
     )
     device = torch.device("cpu") if quantize else _device()
-    needed = texts[: batch_size * (repeats + 2)]
+    needed = texts[: batch_size * (WARM_UP_BATCHES + repeats)]
     if batch_size > 1:
         needed = sorted(needed, key=len)
     batches = [needed[i : i + batch_size] for i in range(0, len(needed), batch_size)]
@@ -215,10 +234,11 @@ def inference(
             **tokenizer(batch, padding=True, truncation=True, max_length=128, return_tensors="pt").to(device)
         )
 
-    for batch in batches[:2]:  # warm-up
+    for batch in batches[:WARM_UP_BATCHES]:
         classify(batch)
     latencies = []
-    for batch in batches[2:]:
+    timed = batches[WARM_UP_BATCHES:]
+    for batch in timed:
         _sync()
         began = time.perf_counter()
         classify(batch)
@@ -226,7 +246,7 @@ def inference(
         latencies.append(time.perf_counter() - began)
     return {
         "p50_ms": statistics.median(latencies) * 1000,
-        "samples_per_second": sum(map(len, batches[2:])) / sum(latencies),
+        "samples_per_second": sum(map(len, timed)) / sum(latencies),
     }
 
 

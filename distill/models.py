@@ -116,17 +116,22 @@ def load_teacher(
         name_or_path,
         _TRAIN_A_TEACHER.format(output_dir=name_or_path if looks_like_path(name_or_path) else "DIR"),
     )
-    if model.config.num_labels != len(label_names):
-        raise UserError(
-            f"The teacher {name_or_path!r} predicts {model.config.num_labels} classes, but the dataset has "
-            f"{len(label_names)} ({', '.join(label_names)}). Use the dataset the teacher was trained on, "
-            "or train a teacher on this one."
-        )
+    check_teacher_classes(name_or_path, model.config, label_names)
     if all(name.isdigit() for name in label_names) and not _generic(model_label_names(model)):
         label_names = model_label_names(model)  # the data has only class numbers; the teacher knows names
     non_toxic = find_non_toxic_label(label_names, non_toxic_label or recorded_non_toxic_label(model.config))
     model.config.update(label_config(label_names, non_toxic))
     return model
+
+
+def check_teacher_classes(name_or_path: str, config: PretrainedConfig, label_names: Sequence[str]) -> None:
+    """Refuse a teacher (its config is enough) that predicts another number of classes than the data has."""
+    if config.num_labels != len(label_names):
+        raise UserError(
+            f"The teacher {name_or_path!r} predicts {config.num_labels} classes, but the dataset has "
+            f"{len(label_names)} ({', '.join(label_names)}). Use the dataset the teacher was trained on, "
+            "or train a teacher on this one."
+        )
 
 
 def model_label_names(model: PreTrainedModel | Any) -> list[str]:

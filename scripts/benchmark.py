@@ -24,30 +24,32 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 import torch
-from transformers import AutoConfig
 
 from distill import cli
-from distill.args import DEFAULT_DATASET
+from distill.args import DEFAULT_DATASET, DEFAULT_TEACHER
 from distill.benchmark import (
+    INFERENCE_BATCH_SIZES,
     PREVIOUS_DEFAULT,
     TRAINING_VARIANTS,
     bf16_hardware,
     course_recipe_training,
     in_fresh_process,
     inference,
+    inference_texts_needed,
     project_training,
     save_student,
 )
 from distill.data import load_splits
 from distill.errors import UserError
 from distill.layers import parse_layers
+from distill.models import check_teacher_classes, load_teacher_config
 from distill.report import markdown_table
 from distill.results import atomic_write
 
 
 @dataclass
 class BenchmarkArguments:
-    teacher: str = field(default="outputs/teacher", metadata={"help": "A fine-tuned teacher folder."})
+    teacher: str = field(default=DEFAULT_TEACHER, metadata={"help": "A fine-tuned teacher folder."})
     dataset: str = field(default=DEFAULT_DATASET, metadata={"help": "Hub id or local file with short texts."})
     layers: str = field(default="even", metadata={"help": "The student to measure (odd, even, top, ...)."})
     train_batch_size: int = field(default=16, metadata={"help": "Training batch size (every variant)."})
@@ -66,10 +68,21 @@ def main() -> None:
             f"one batch (got {args.train_batch_size}, {args.inference_repeats} and {args.train_examples})."
         )
     cli.setup_logging()
-    train = load_splits(args.dataset).data["train"]
+    # Every check before the first measurement process starts: a mistake is one line, not a worker's traceback.
+    teacher_config = load_teacher_config(args.teacher, DEFAULT_TEACHER)
+    layers = parse_layers(args.layers, int(teacher_config.num_hidden_layers))
+    splits = load_splits(args.dataset)
+    check_teacher_classes(args.teacher, teacher_config, splits.label_names)
+    train = splits.data["train"]
+    if len(train) < inference_texts_needed(args.inference_repeats):
+        raise UserError(
+            f"{args.dataset} has {len(train)} training texts, too few to time {args.inference_repeats} "
+            f"inference batch(es) of {max(INFERENCE_BATCH_SIZES)} after warm-up "
+            f"({inference_texts_needed(args.inference_repeats)} texts): use more data or a smaller "
+            "--inference_repeats."
+        )
     n = args.train_examples
     texts, labels = list(train["text"])[:n], [int(x) for x in train["label"]][:n]
-    layers = parse_layers(args.layers, AutoConfig.from_pretrained(args.teacher).num_hidden_layers)
     hardware = (
         torch.cuda.get_device_name()
         if torch.cuda.is_available()
@@ -101,7 +114,7 @@ def main() -> None:
             (f"{args.layers} student int8", student_dir, "int8"),
         ]
         all_texts = list(train["text"])
-        for batch_size in (1, 32):
+        for batch_size in INFERENCE_BATCH_SIZES:
             teacher_speed = None
             for name, folder, quantize in models:
                 measured = in_fresh_process(

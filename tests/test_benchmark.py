@@ -1,20 +1,41 @@
-"""scripts/benchmark.py end to end on a tiny teacher: every source of speed and every model is measured."""
+"""scripts/benchmark.py end to end on a tiny teacher: every source of speed and every model is measured,
+in worker processes that leave nothing behind; mistakes are refused before the first worker starts."""
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
-from conftest import SHARED, run_script
+from conftest import ROOT, SHARED, run_script, tiny_config
+from transformers import BertForSequenceClassification
+
+import distill.benchmark
 
 pytestmark = pytest.mark.slow
 
+LEAK = "leaked semaphore"  # what multiprocessing's resource tracker prints at exit for a worker's leftovers
 
-def test_benchmark_measures_each_source_and_each_model(teacher_dir, tmp_path, capsys):
+
+def run_in_interpreter(*argv: object) -> subprocess.CompletedProcess[str]:
+    """`python ARGV` in a new interpreter, whose stderr includes what the resource tracker says at exit."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # for a script outside the project that imports distill
+    return subprocess.run(
+        [sys.executable, *map(str, argv)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def test_benchmark_measures_each_source_and_each_model(teacher_dir, tmp_path):
     output = tmp_path / "benchmark.json"
-    run_script(
-        "benchmark", "--teacher", teacher_dir, "--dataset", SHARED / "data" / "davidson" / "labeled_data.csv",
+    done = run_in_interpreter(
+        ROOT / "scripts" / "benchmark.py", "--teacher", teacher_dir,
+        "--dataset", SHARED / "data" / "davidson" / "labeled_data.csv",
         "--train_examples", "32", "--train_batch_size", "8", "--inference_repeats", "2", "--output", output,
     )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert LEAK not in done.stderr  # each of its eleven workers exited cleanly
     results = json.loads(output.read_text())
     variants = {"course recipe", "+ dynamic padding", "+ length grouping", "+ cached teacher logits"}
     assert variants <= results["training"].keys()
@@ -26,8 +47,78 @@ def test_benchmark_measures_each_source_and_each_model(teacher_dir, tmp_path, ca
     }
     assert results["inference"].keys() == models
     assert all(r["samples_per_second"] > 0 and r["p50_ms"] > 0 for r in results["inference"].values())
-    table = capsys.readouterr().out
-    assert "| + length grouping |" in table and "| even student int8 | 32 |" in table
+    assert "| + length grouping |" in done.stdout and "| even student int8 | 32 |" in done.stdout
+
+
+def test_a_measurement_worker_exits_cleanly(tmp_path):
+    # A worker makes a semaphore (as tqdm does for its first progress bar) and takes a moment to exit:
+    # killed instead of shut down, it would not unlink it, and the resource tracker would report a leak.
+    script = tmp_path / "measure.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import multiprocessing as mp
+            import time
+
+            from distill.benchmark import in_fresh_process
+
+
+            def makes_a_semaphore():
+                global LOCK
+                LOCK = mp.RLock()
+                mp.util.Finalize(LOCK, time.sleep, (0.5,), exitpriority=10)
+                return {"samples_per_second": 1.0}
+
+
+            if __name__ == "__main__":
+                print(in_fresh_process(makes_a_semaphore)["samples_per_second"])
+            """
+        )
+    )
+    done = run_in_interpreter(script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "1.0\n"
+    assert LEAK not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def two_class_teacher(tmp_path_factory, tokenizer):
+    """A tiny teacher trained on two classes, where the data has three."""
+    path = tmp_path_factory.mktemp("two_class_teacher")
+    names = ["toxic", "neither"]
+    config = tiny_config(
+        num_labels=2, id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+    )
+    BertForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_benchmark_refuses_a_teacher_of_other_classes_before_any_worker(
+    two_class_teacher, csv_data, monkeypatch, capfd
+):
+    def no_worker(*args, **kwargs):
+        pytest.fail("a measurement process was started")
+
+    monkeypatch.setattr(distill.benchmark, "in_fresh_process", no_worker)
+    with pytest.raises(SystemExit) as exit_info:
+        run_script("benchmark", "--teacher", two_class_teacher, "--dataset", csv_data)
+    assert exit_info.value.code == 2
+    err = capfd.readouterr().err
+    assert err.startswith("error: The teacher") and err.count("\n") == 1, err  # no progress bar, no traceback
+    assert "predicts 2 classes, but the dataset has 3 (0, 1, 2)" in err
+
+
+def test_benchmark_refuses_data_too_small_to_time_inference(teacher_dir, csv_data, capfd):
+    with pytest.raises(SystemExit) as exit_info:
+        run_script(
+            "benchmark", "--teacher", teacher_dir, "--dataset", csv_data, "--train_examples", "16",
+            "--inference_repeats", "1",
+        )  # fmt: skip
+    assert exit_info.value.code == 2
+    err = capfd.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "too few to time 1 inference batch(es) of 32 after warm-up (96 texts)" in err
 
 
 @pytest.mark.parametrize(
