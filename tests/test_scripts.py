@@ -292,3 +292,28 @@ def test_own_split_files_give_the_split_sizes(tmp_path, teacher_dir):
     assert results["split_sizes"] == {"train": 48, "validation": 12, "test": 22}
     assert results["held_out_duplicates_dropped"] == {"validation": 0, "test": 1}
     assert results["dataset"] == str(paths["train"])
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--epochs", "3"], "error: Unknown argument(s): --epochs 3."),
+        (["--layers", "2,13"], "error: --layers 2,13 names layer(s) 13"),
+    ],
+)
+def test_through_accelerate_launch_a_mistake_is_still_one_line(
+    flags, message, teacher_dir, csv_data, tmp_path
+):
+    out = tmp_path / "never-created"
+    proc = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--quiet", "--config_file",
+         ROOT / "accelerate_config.yaml", ROOT / "scripts" / "distill.py", "--teacher", teacher_dir,
+         "--dataset", csv_data, "--output_dir", out, *flags],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(message)
+    # accelerate's launcher turns any failure of the script into its own exit status 1 (README, Errors);
+    # if a release passes the script's status through, this fails and the README should say so.
+    assert proc.returncode == 1
+    assert not out.exists()
