@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 TEXT_COLUMNS = ("tweet", "text", "comment_text")
 LABEL_COLUMNS = ("class", "label", "labels")
+# Local files are read with pandas, not `datasets.load_dataset("csv", data_files=...)`: every later step
+# (cleaning, the stratified split) works on DataFrames, and load_dataset would add an Arrow cache
+# under ~/.cache for each file and multi-line errors, for no shorter code.
 FILE_READERS = {
     ".csv": lambda p: pd.read_csv(p),
     ".jsonl": lambda p: pd.read_json(p, lines=True),
