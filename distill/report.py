@@ -123,7 +123,7 @@ def summarize(runs: list[dict[str, Any]]) -> pd.DataFrame:
         row.update({k: v for k, v in run.items() if k.startswith("test_f1_")})
         row["num_parameters"] = run.get("num_parameters")
         row["trainable_parameters"] = run.get("trainable_parameters")
-        row["size_mb"] = _size_mb(Path(run["run_dir"]))
+        row["size_mb"] = _size_mb(run.get("num_parameters"))
         row["train_minutes"] = (run.get("train_runtime") or float("nan")) / 60
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -349,8 +349,10 @@ def _minutes(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.1f}"
 
 
-def _size_mb(run_dir: Path) -> float:
-    return sum(p.stat().st_size for p in run_dir.glob("*.safetensors")) / 2**20
+def _size_mb(num_parameters: Any) -> float:
+    # From results.json, not from the weights on disk, so a report rebuilds from the records alone:
+    # saved weights are fp32 (mixed precision trains under autocast), 4 bytes a parameter.
+    return float(num_parameters) * 4 / 2**20 if num_parameters else float("nan")
 
 
 def _method_order(full_name: str) -> tuple[int, str]:

@@ -71,6 +71,9 @@ def test_summary_means_stds_and_rows(runs):
     assert s.loc["Even Layer", "test_macro_f1_mean"] == pytest.approx(0.70)
     assert s.loc["Odd Layer", "n"] == 3 and s.loc["Teacher", "n"] == 1
     assert s.loc["Odd Layer", "seeds"] == [1, 2, 3]
+    # Runs recorded as results.json alone (no weights): the size comes from the parameter count.
+    assert not list(runs.rglob("*.safetensors"))
+    assert s.loc["Odd Layer", "size_mb_mean"] == pytest.approx(1000 * 4 / 2**20)
     assert list(s.index) == [
         "Teacher",
         "Top-K",
