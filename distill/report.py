@@ -81,14 +81,87 @@ def tag_class_weighting(runs: list[dict[str, Any]]) -> None:
 
 def tag_learning_rate(runs: list[dict[str, Any]]) -> None:
     """Name a method's runs apart by learning rate when they differ ("LoRA (even) · lr 0.0005"), so
-    a learning-rate search is reported per rate rather than averaged into one row."""
+    a learning-rate search is reported per rate rather than averaged into one row; such runs also get
+    `rate_search` (the method's name without the rate) and `learning_rate`."""
     rates: dict[str, set[float | None]] = {}
     for run in runs:
         rates.setdefault(run["method_name"], set()).add(_learning_rate(run))
     for run in runs:
         rate = _learning_rate(run)
         if len(rates[run["method_name"]]) > 1 and rate is not None:
+            run["rate_search"], run["learning_rate"] = run["method_name"], rate
             run["method_name"] += f"{VARIANT}lr {rate:g}"
+
+
+@dataclass
+class RateSearch:
+    """A method trained at several learning rates, and the rate chosen on validation."""
+
+    method: str  # its name without the rate, "LoRA (even)"
+    runs: dict[float, list[dict[str, Any]]]  # by learning rate
+    seed: int | None  # the seed every rate was run with, on which the rates are compared
+    chosen: float
+
+    def variant(self, rate: float) -> str:
+        return str(self.runs[rate][0]["method_name"])
+
+
+def rate_searches(runs: list[dict[str, Any]]) -> list[RateSearch]:
+    """Each learning-rate search among the runs. A rate is chosen by the validation macro-F1 of its
+    run at the search seed (the lowest seed run at every rate), so later seeds of the chosen rate do
+    not weigh in on the choice; the test split plays no part."""
+    families: dict[str, dict[float, list[dict[str, Any]]]] = {}
+    for run in runs:
+        if "rate_search" in run:
+            families.setdefault(run["rate_search"], {}).setdefault(run["learning_rate"], []).append(run)
+    searches = []
+    for method, by_rate in families.items():
+        common = set.intersection(*({r.get("seed") for r in group} for group in by_rate.values()))
+        seed = min((s for s in common if s is not None), default=None)
+
+        scores = {rate: _validation_score(group, seed) for rate, group in by_rate.items()}
+        searches.append(RateSearch(method, by_rate, seed, max(sorted(scores), key=scores.__getitem__)))
+    return sorted(searches, key=lambda search: _method_order(search.method))
+
+
+def _validation_score(runs: list[dict[str, Any]], seed: int | None) -> float:
+    at_seed = [r for r in runs if seed is None or r.get("seed") == seed]
+    values = [float(r["eval_macro_f1"]) for r in at_seed if r.get("eval_macro_f1") is not None]
+    return float(np.mean(values)) if values else float("-inf")
+
+
+def learning_rate_table(searches: Sequence[RateSearch]) -> pd.DataFrame:
+    """Every rate of each search: its validation macro-F1 at the search seed (what chose it), and
+    over all its seeds, beside the test macro-F1."""
+    rows = []
+    for search in searches:
+        for rate in sorted(search.runs):
+            group = search.runs[rate]
+            at_seed = [r.get("eval_macro_f1") for r in group if r.get("seed") == search.seed]
+            rows.append(
+                {
+                    "Method": search.method,
+                    "Learning rate": f"{rate:g}",
+                    f"Validation macro-F1, seed {search.seed}": _mean_std(at_seed),
+                    "n": len(group),
+                    "Validation macro-F1": _mean_std([r.get("eval_macro_f1") for r in group]),
+                    "Validation loss": _mean_std([r.get("eval_loss") for r in group]),
+                    "Test macro-F1": _mean_std([r.get("test_macro_f1") for r in group]),
+                    "Chosen": "yes" if rate == search.chosen else "",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def unchosen_rates(searches: Sequence[RateSearch], keep_rate: float | None) -> list[str]:
+    """The variants the A7 table leaves out: every rate but the chosen one and `keep_rate` (the
+    distilled students' rate, for the comparison at equal learning rates)."""
+    return [
+        search.variant(rate)
+        for search in searches
+        for rate in search.runs
+        if rate != search.chosen and rate != keep_rate
+    ]
 
 
 def _learning_rate(run: dict[str, Any]) -> float | None:
@@ -138,11 +211,15 @@ def summarize(runs: list[dict[str, Any]]) -> pd.DataFrame:
     return summary.loc[order]
 
 
-def a7_table(summary: pd.DataFrame, baselines: Sequence[str] = ()) -> pd.DataFrame:
+def a7_table(
+    summary: pd.DataFrame, baselines: Sequence[str] = (), left_out: Sequence[str] = ()
+) -> pd.DataFrame:
     """Model Type | Training Loss | Test Set Performance, for Odd, Even, LoRA, and for reference the
-    teacher and any baselines."""
+    teacher and any baselines; without the `left_out` variants (learning rates not chosen)."""
     students = [
-        m for m in summary.index if base_method(m) in ("Odd Layer", "Even Layer") or m.startswith("LoRA")
+        m
+        for m in summary.index
+        if (base_method(m) in ("Odd Layer", "Even Layer") or m.startswith("LoRA")) and m not in left_out
     ]
     references = [m for m in summary.index if base_method(m) == "Teacher" or m in baselines]
     return pd.DataFrame(
@@ -252,6 +329,10 @@ def build_report(roots: str | Path | Sequence[str | Path]) -> Report:
     runs = load_runs(roots)
     where = ", ".join(f"`{r}`" for r in _as_list(roots))
     summary = summarize(runs)
+    searches = rate_searches(runs)
+    baselines = [r["method_name"] for r in runs if r.get("method") == "baseline"]
+    distilled = {_learning_rate(r) for r in runs if r.get("method") == "distill"}
+    equal_rate = distilled.pop() if len(distilled) == 1 else None
     parts = [
         "# Results",
         f"{len(runs)} runs under {where}, all on test split `{runs[0].get('test_split_hash')}`. "
@@ -259,12 +340,31 @@ def build_report(roots: str | Path | Sequence[str | Path]) -> Report:
         "method's own objective (distillation: α·KL·T² + (1−α)·CE; LoRA and teacher: CE); validation "
         "loss is cross-entropy for every method.",
         "## A7: distillation vs LoRA",
-        markdown_table(a7_table(summary, [r["method_name"] for r in runs if r.get("method") == "baseline"])),
+    ]
+    if searches:
+        parts.append(
+            "A method run at several learning rates is shown at the rate chosen on validation (see "
+            "*Learning rates*)"
+            + (
+                f", and at the distilled students' rate ({equal_rate:g}) for an equal-rate comparison."
+                if equal_rate
+                else "."
+            )
+        )
+    parts += [
+        markdown_table(a7_table(summary, baselines, unchosen_rates(searches, equal_rate))),
         "## A6: which teacher layers to start from",
         markdown_table(a6_table(summary)),
         "## All methods",
         markdown_table(full_table(summary)),
     ]
+    if searches:
+        parts += [
+            "## Learning rates",
+            "Each rate's validation macro-F1 at the seed every rate was run with chose the rate; the "
+            "chosen rate's other seeds and the test split played no part.",
+            markdown_table(learning_rate_table(searches)),
+        ]
     weighting = class_weight_table(runs)
     if not weighting.empty:
         parts += [

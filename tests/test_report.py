@@ -13,14 +13,34 @@ from PIL import Image
 import distill
 from distill import plots
 from distill.errors import UserError
-from distill.report import build_report, confusion_sum, label_names, load_runs, loss_histories, write_report
+from distill.report import (
+    build_report,
+    confusion_sum,
+    label_names,
+    learning_rate_table,
+    load_runs,
+    loss_histories,
+    rate_searches,
+    write_report,
+)
 from distill.results import write_results
 
 LABELS = ["hate_speech", "offensive_language", "neither"]
 
 
 def fake_run(
-    root, name, method, layers_spec, seed, macro_f1, *, split="abc", layers=None, class_weights=None, lr=5e-5
+    root,
+    name,
+    method,
+    layers_spec,
+    seed,
+    macro_f1,
+    *,
+    split="abc",
+    layers=None,
+    class_weights=None,
+    lr=5e-5,
+    eval_f1=0.6,
 ):
     write_results(
         root / name,
@@ -35,7 +55,7 @@ def fake_run(
             "train_loss": 0.5 + seed / 10,
             "eval_loss": 0.4,
             "eval_accuracy": 0.8,
-            "eval_macro_f1": 0.6,
+            "eval_macro_f1": eval_f1,
             "test_accuracy": 0.9,
             "test_macro_f1": macro_f1,
             "test_f1_hate_speech": macro_f1 / 2,
@@ -192,6 +212,48 @@ def test_runs_of_one_method_at_several_learning_rates_get_a_row_each(runs, tmp_p
     assert s.loc["LoRA (even) · lr 5e-05", "n"] == 3  # the fixture's LoRA runs
     assert s.loc["LoRA (even) · lr 0.0005", "test_macro_f1_mean"] == pytest.approx(0.65)
     assert "Odd Layer" in s.index  # one learning rate: the plain name
+
+
+def test_a7_shows_the_rate_chosen_on_validation_at_the_search_seed_and_the_equal_rate(runs, tmp_path):
+    search = tmp_path / "lora-lr"
+    # Seed 1 of every rate chooses: 5e-4 (0.64) beats 1e-3 (0.63), although 5e-4's later seeds score
+    # lower on validation, and 1e-3 scores best on test. Neither may sway the choice.
+    for rate, seed, eval_f1, test_f1 in [
+        (2e-4, 1, 0.55, 0.50),
+        (5e-4, 1, 0.64, 0.60),
+        (5e-4, 2, 0.58, 0.61),
+        (5e-4, 3, 0.57, 0.62),
+        (1e-3, 1, 0.63, 0.90),
+    ]:
+        fake_run(
+            search,
+            f"lr-{rate:g}/lora-even/seed-{seed}",
+            "lora",
+            "even",
+            seed,
+            test_f1,
+            lr=rate,
+            eval_f1=eval_f1,
+        )
+    report = build_report([runs, search])
+    [lora] = rate_searches(report.runs)
+    assert (lora.method, lora.seed, lora.chosen) == ("LoRA (even)", 1, 5e-4)
+    a7 = markdown_rows(report.markdown, "## A7")
+    shown = [row[0] for row in a7]
+    assert "LoRA (even) · lr 0.0005" in shown and "LoRA (even) · lr 5e-05" in shown  # chosen, equal rate
+    assert "LoRA (even) · lr 0.001" not in shown and "LoRA (even) · lr 0.0002" not in shown
+    table = learning_rate_table([lora])
+    assert table["Learning rate"].tolist() == ["5e-05", "0.0002", "0.0005", "0.001"]
+    assert table["Chosen"].tolist() == ["", "", "yes", ""]
+    assert table["n"].tolist() == [3, 1, 3, 1]
+    assert "## Learning rates" in report.markdown
+
+
+def markdown_rows(markdown: str, heading: str) -> list[list[str]]:
+    """The data rows of the tables in the section under `heading`, as cells."""
+    section = markdown.split(heading, 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
 
 
 def test_a_report_written_inside_its_runs_folder_is_not_read_back_as_a_run(runs):
