@@ -36,12 +36,14 @@ class ModelRegistry:
         classifiers: list[Classifier],
         results: dict[str, dict[str, Any] | None],
         default: str | None = None,
+        aliases: dict[str, str] | None = None,
     ) -> None:
         if not classifiers:
             raise ValueError("a ModelRegistry needs at least one classifier")
         self._classifiers = {c.name: c for c in classifiers}
         self._results = results
         self._default = self._classifiers.get(default or "", classifiers[0])
+        self._aliases = aliases or {}
 
     @property
     def names(self) -> list[str]:
@@ -52,8 +54,11 @@ class ModelRegistry:
         return self._default
 
     def get(self, name: str | None) -> Classifier | None:
-        """The classifier called `name` (the default one for None), or None if no model has that name."""
-        return self.default if name is None else self._classifiers.get(name)
+        """The classifier called `name` (the default one for None), or None if no model has that name.
+        A model is also found by its folder or Hub id, as given or relative to --runs."""
+        if name is None:
+            return self.default
+        return self._classifiers.get(name) or self._classifiers.get(self._aliases.get(name, ""))
 
     def results(self, name: str) -> dict[str, Any] | None:
         """The model's test metrics from its results.json; None for a model without one (a Hub id)."""
@@ -115,13 +120,16 @@ def load_registry(config: AppConfig) -> ModelRegistry:
     # The first --model given; from --runs, the run with the best validation macro-F1.
     ranked = entries if config.models else sorted(entries, key=_validation_score, reverse=True)
     default = next((e.name for e in ranked if e.name in results), None)
-    return ModelRegistry(classifiers, results, default)
+    # Clients that name a model by its folder (as the app named models before) still find it.
+    aliases = {alias: e.name for e in entries for alias in (e.where, e.source) if alias != e.name}
+    return ModelRegistry(classifiers, results, default, aliases)
 
 
 @dataclass(frozen=True)
 class _Entry:
     name: str  # as the menu and /api/models show it
     source: str  # folder or Hub id
+    where: str  # the folder's name, or its path relative to --runs, or the Hub id
     record: dict[str, Any] | None  # its results.json, if it has one
 
 
@@ -139,7 +147,7 @@ def _entries(config: AppConfig) -> list[_Entry]:
         name = title if titles.count(title) == 1 else f"{title} ({where})"
         if any(e.name == name for e in entries):  # the same folder given twice
             name = source
-        entries.append(_Entry(name, source, record))
+        entries.append(_Entry(name, source, where, record))
     return entries
 
 

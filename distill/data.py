@@ -61,7 +61,7 @@ class Splits:
     label_names: list[str]
     test_hash: str
     num_duplicates: int
-    # Rows dropped from a given validation or test split because their text is also in train.
+    # Rows dropped from each held-out split because their text is also in train (or, for validation, in test).
     held_out_duplicates: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -113,10 +113,25 @@ def load_splits(
         frames[split] = _clean(
             table[[text_col, label_col]].set_axis(["text", "label"], axis=1), split, sources[split]
         )
+    numeric = {split: pd.api.types.is_numeric_dtype(f["label"]) for split, f in frames.items()}
+    if len(set(numeric.values())) > 1:
+        kinds = ", ".join(
+            f"{split} ({sources[split]}): {'numbers' if is_number else 'strings'}"
+            for split, is_number in numeric.items()
+        )
+        raise UserError(
+            f"The splits' labels are of different kinds ({kinds}): label every split the same way."
+        )
     names = _label_names(pd.concat([f["label"] for f in frames.values()]), names, source)
     frames = {split: f.assign(label=_encode(f["label"], names)) for split, f in frames.items()}
 
     frames, num_duplicates, held_out_duplicates = _split(frames, validation_size, test_size, split_seed)
+    for split, dropped in held_out_duplicates.items():
+        if split in tables and frames[split].empty:
+            raise UserError(
+                f"All {dropped} rows of the {split} data ({sources[split]}) also occur in "
+                f"{'train' if split == 'test' else 'train or test'}: nothing is left to hold out."
+            )
     limits = {"train": max_train_samples, "validation": max_eval_samples, "test": max_test_samples}
     frames = {s: f.head(limits[s]) if limits[s] is not None else f for s, f in frames.items()}
     for split, frame in frames.items():
@@ -279,7 +294,10 @@ def _label_names(labels: pd.Series, names: list[str] | None, source: str) -> lis
         if names:
             missing = [v for v in strings if v not in names]
             if missing:
-                raise UserError(f"{source} has labels {missing} that are not among --class_names {names}.")
+                raise UserError(
+                    f"{source} has labels {missing} that are not among the classes {names} (--class_names, "
+                    "or the teacher's)."
+                )
         else:
             names = strings
     if len(names) < 2:
@@ -303,9 +321,9 @@ def normalize_text(text: str) -> str:
 def _split(
     frames: dict[str, pd.DataFrame], validation_size: float, test_size: float, seed: int
 ) -> tuple[dict[str, pd.DataFrame], int, dict[str, int]]:
-    """Keep the given held-out splits, less texts also in train; carve the missing ones out of train,
-    stratified, with duplicate groups kept together. Also return the duplicate count within train and
-    the rows dropped from each held-out split."""
+    """Carve the missing held-out splits out of train, stratified, with duplicate groups kept together;
+    keep the given ones, shuffled, less texts also in train (and validation, less texts also in test).
+    Also return the duplicate count within train and the rows dropped from each held-out split."""
     held_out = ("validation", "test")
     if set(frames) - set(SPLITS):
         logger.info("Ignoring splits %s", sorted(set(frames) - set(SPLITS)))
@@ -328,16 +346,23 @@ def _split(
             out[split] = _rows(train, groups, held, seed)
             remaining -= size
     out["train"] = _rows(train, groups, keys, seed)
-    for split in held_out:
-        if split in frames:
-            # A text seen in training would be scored as if it were new: drop it from this side.
-            leaked = frames[split]["text"].map(normalize_text).isin(set(keys))
-            dropped[split] = int(leaked.sum())
-            if dropped[split]:
-                logger.warning(
-                    "Dropped %d of %d %s texts that also occur in train.", dropped[split], len(leaked), split
-                )
-            out[split] = frames[split][~leaked].reset_index(drop=True)
+    # A text seen in training (or, for validation, in test) would be scored as if it were new: the
+    # held-out side loses it. Test is checked first, so a given test split stays as given as it can.
+    seen = set(keys)
+    for split in ("test", "validation"):
+        frame = frames[split].sample(frac=1.0, random_state=seed) if split in frames else out[split]
+        leaked = frame["text"].map(normalize_text).isin(seen)
+        dropped[split] = int(leaked.sum())
+        if dropped[split]:
+            logger.warning(
+                "Dropped %d of %d %s texts that also occur in %s.",
+                dropped[split],
+                len(leaked),
+                split,
+                "train" if split == "test" else "train or test",
+            )
+        out[split] = frame[~leaked].reset_index(drop=True)
+        seen |= set(out[split]["text"].map(normalize_text))
     return {s: out[s] for s in SPLITS}, num_duplicates, dropped
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distill.args import DEFAULT_DATASET, DEFAULT_TEACHER_BASE, DataArguments
+from distill.errors import UserError
 from distill.layers import layers_name
 from distill.results import RESULTS_FILE
 
@@ -94,6 +95,8 @@ def plan(exp: ExperimentArguments, shared: Sequence[str]) -> list[PlannedRun]:
     teacher_dir = root / "teacher"
     # Data given as files (--train_file ...) among the shared flags replaces --dataset.
     given_files = any(flag.split("=", 1)[0] == "--train_file" for flag in shared)
+    if given_files and exp.dataset != DEFAULT_DATASET:
+        raise UserError(f"Both --dataset {exp.dataset} and --train_file: give the training data one way.")
     dataset = [] if given_files else ["--dataset", exp.dataset]
     common = [*dataset, *shared]
     teachers = [

@@ -21,7 +21,8 @@ from distill.labels import CONFIG_KEY, find_non_toxic_label, recorded_non_toxic_
 
 def load_tokenizer(name_or_path: str, max_length: int | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer of `name_or_path`; given the run's `max_length`, it also carries that limit into
-    the saved tokenizer_config.json, where `pipeline()` and the app read it: served as trained."""
+    the saved tokenizer_config.json, where the app (and `pipeline(..., truncation=True)`) read it:
+    served as trained."""
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as err:
@@ -138,6 +139,13 @@ def model_label_names(model: PreTrainedModel | Any) -> list[str]:
     """The class names a model (anything with a transformers `config`) was trained with, in class order."""
     id2label: dict = model.config.id2label or {}
     return [str(id2label[i]) for i in range(len(id2label))]
+
+
+def trained_class_names(config: PretrainedConfig) -> list[str] | None:
+    """The class names a trained model's config gives, in class order; None for generic LABEL_i names."""
+    id2label: dict = config.id2label or {}
+    names = [str(id2label[i]) for i in range(len(id2label))]
+    return None if not names or _generic(names) else names
 
 
 def _generic(names: Sequence[str]) -> bool:

@@ -137,12 +137,13 @@ def learning_rate_table(searches: Sequence[RateSearch]) -> pd.DataFrame:
     for search in searches:
         for rate in sorted(search.runs):
             group = search.runs[rate]
-            at_seed = [r.get("eval_macro_f1") for r in group if r.get("seed") == search.seed]
+            at_seed = [r.get("eval_macro_f1") for r in group if search.seed in (None, r.get("seed"))]
             rows.append(
                 {
                     "Method": search.method,
                     "Learning rate": f"{rate:g}",
-                    f"Validation macro-F1, seed {search.seed}": _mean_std(at_seed),
+                    "Search seed": "all" if search.seed is None else search.seed,
+                    "Validation macro-F1 (search)": _mean_std(at_seed),
                     "n": len(group),
                     "Validation macro-F1": _mean_std([r.get("eval_macro_f1") for r in group]),
                     "Validation loss": _mean_std([r.get("eval_loss") for r in group]),
@@ -263,8 +264,8 @@ def full_table(summary: pd.DataFrame) -> pd.DataFrame:
             "Method": name,
             "Parameters": f"{summary.loc[name, 'num_parameters_mean']:,.0f}",
             "Trainable": f"{summary.loc[name, 'trainable_parameters_mean']:,.0f}",
-            "Size (MB)": f"{summary.loc[name, 'size_mb_mean']:.1f}",
-            "Train (min)": _minutes(summary.loc[name, "train_minutes_mean"]),
+            "fp32 size (MB)": _one_decimal(summary.loc[name, "size_mb_mean"]),
+            "Train (min)": _one_decimal(summary.loc[name, "train_minutes_mean"]),
             "Test accuracy": _pm(summary, name, "test_accuracy"),
             "Test macro-F1": _pm(summary, name, "test_macro_f1"),
         }
@@ -361,8 +362,9 @@ def build_report(roots: str | Path | Sequence[str | Path]) -> Report:
     if searches:
         parts += [
             "## Learning rates",
-            "Each rate's validation macro-F1 at the seed every rate was run with chose the rate; the "
-            "chosen rate's other seeds and the test split played no part.",
+            "The rate is chosen by its validation macro-F1 at the search seed (the lowest seed every "
+            "rate was run with; the mean over all runs where no seed is shared). The chosen rate's other "
+            "seeds and the test split play no part in the choice.",
             markdown_table(learning_rate_table(searches)),
         ]
     weighting = class_weight_table(runs)
@@ -445,13 +447,13 @@ def _as_list(roots: str | Path | Sequence[str | Path]) -> list[str | Path]:
     return [roots] if isinstance(roots, str | Path) else list(roots)
 
 
-def _minutes(value: float) -> str:
+def _one_decimal(value: float) -> str:
     return "-" if pd.isna(value) else f"{value:.1f}"
 
 
 def _size_mb(num_parameters: Any) -> float:
-    # From results.json, not from the weights on disk, so a report rebuilds from the records alone:
-    # saved weights are fp32 (mixed precision trains under autocast), 4 bytes a parameter.
+    # From results.json, not from the weights on disk, so a report rebuilds from the records alone: the
+    # size in fp32, 4 bytes a parameter (what every run here saves: mixed precision trains under autocast).
     return float(num_parameters) * 4 / 2**20 if num_parameters else float("nan")
 
 

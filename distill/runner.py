@@ -31,6 +31,7 @@ from distill.models import (
     load_teacher_config,
     load_tokenizer,
     model_label_names,
+    trained_class_names,
 )
 from distill.results import RESULTS_FILE, write_results
 from distill.teacher_cache import with_teacher_logits
@@ -62,8 +63,12 @@ class StudentSetup:
 def prepare_student_run(teacher: str, layers: str, data_args: DataArguments) -> StudentSetup:
     """Load and check data, teacher and layer choice before anything is written; the layer choice
     first, from the teacher's config alone, before the data and the weights load."""
-    parse_layers(layers, int(load_teacher_config(teacher, DEFAULT_TEACHER).num_hidden_layers))
-    splits = load_splits(**data_args.split_options())
+    config = load_teacher_config(teacher, DEFAULT_TEACHER)
+    parse_layers(layers, int(config.num_hidden_layers))
+    # String labels are encoded in the teacher's class order, which its head and soft labels follow.
+    options = data_args.split_options()
+    options["class_names"] = options["class_names"] or trained_class_names(config)
+    splits = load_splits(**options)
     model = load_teacher(teacher, splits.label_names, data_args.non_toxic_label)
     splits = dataclasses.replace(splits, label_names=model_label_names(model))
     chosen = parse_layers(layers, num_layers(model))
@@ -149,7 +154,8 @@ def predict_in_order(trainer: Trainer, dataset: Dataset, metric_key_prefix: str 
     default) `Trainer.predict` returns rows in its own shuffled order. Here the data is sorted once by
     its `length` column, read in that order, and each row put back where it came from.
     """
-    if LENGTH not in dataset.column_names:
+    if LENGTH not in dataset.column_names or trainer.args.dataloader_drop_last:
+        # No lengths to sort by; or rows would be dropped, so no output row could be matched to its own.
         return trainer.predict(dataset, metric_key_prefix=metric_key_prefix)
     order = np.argsort(np.asarray(dataset[LENGTH]), kind="stable")
     strategy = trainer.args.train_sampling_strategy

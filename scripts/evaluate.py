@@ -45,8 +45,15 @@ class EvaluateArguments:
     )
     dataset: str | None = field(
         default=None,
-        metadata={"help": "The run's data file, if it has moved (default: as the run recorded)."},
+        metadata={
+            "help": "The run's data (its --dataset, or its --train_file), if it has moved (default: as the "
+            "run recorded)."
+        },
     )
+    validation_file: str | None = field(
+        default=None, metadata={"help": "The run's --validation_file, if it has moved."}
+    )
+    test_file: str | None = field(default=None, metadata={"help": "The run's --test_file, if it has moved."})
     batch_size: int = field(default=64, metadata={"help": "Texts per forward pass."})
 
 
@@ -60,10 +67,10 @@ def main() -> None:
     data_args = DataArguments(
         **{f.name: recorded[f.name] for f in dataclasses.fields(DataArguments) if f.name in recorded}
     )
-    if args.dataset:  # the data has moved: it replaces whichever way the run was given its training data
-        data_args = dataclasses.replace(
-            data_args, **{"train_file" if data_args.train_file else "dataset": args.dataset}
-        )
+    moved = {"validation_file": args.validation_file, "test_file": args.test_file}
+    if args.dataset:  # it replaces whichever way the run was given its training data
+        moved["train_file" if data_args.train_file else "dataset"] = args.dataset
+    data_args = dataclasses.replace(data_args, **{k: v for k, v in moved.items() if v})
     splits = load_splits(**data_args.split_options())
     if splits.test_hash != record.get("test_split_hash"):
         raise UserError(

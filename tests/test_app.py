@@ -272,6 +272,8 @@ def test_runs_are_named_from_their_results_and_the_best_on_validation_is_the_def
         "teacher · seed 42",
     ]
     assert registry.default.name == "teacher · seed 42"  # best validation macro-F1, not the first name
+    found = registry.get("student-even/seed-1")  # by folder, as clients named models before
+    assert found is not None and found.name == "student-even · seed 1"
     # Given with --model, the first one given is the default.
     given = (str(tmp_path / "student-even" / "seed-1"), str(tmp_path / "teacher"))
     registry = load_registry(AppConfig(models=given))

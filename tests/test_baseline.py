@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from conftest import run_script
+from conftest import LABELS, run_script
 
 from distill.data import load_splits
 from distill.report import build_report
@@ -31,6 +31,8 @@ def test_baseline_script_row_appears_in_the_report(csv_data, tmp_path, teacher_d
         teacher_dir,
         "--dataset",
         csv_data,
+        "--class_names",
+        *LABELS,
         "--output_dir",
         out / "teacher",
         "--class_weights",

@@ -148,7 +148,7 @@ def test_integer_labels_outside_the_named_classes(csv_data):
 
 
 def test_string_labels_not_among_the_names(jsonl_data):
-    with pytest.raises(UserError, match=r"\['neither'\] that are not among --class_names"):
+    with pytest.raises(UserError, match=r"\['neither'\] that are not among the classes"):
         load_splits(str(jsonl_data), class_names=["hate_speech", "offensive_language"])
 
 
@@ -178,7 +178,38 @@ def test_own_split_files_are_used_as_given(tmp_path):
     splits = load_splits("ignored", train_file=train, validation_file=validation, test_file=test)
     assert {k: len(v) for k, v in splits.data.items()} == {"train": 60, "validation": 15, "test": 21}
     assert splits.held_out_duplicates == {"validation": 0, "test": 0}
-    assert splits.data["test"]["text"] == pd.read_parquet(test)["tweet"].tolist()  # in the file's order
+    # Every row, shuffled by the split seed, so --max_test_samples takes a random subset of a sorted file.
+    assert sorted(splits.data["test"]["text"]) == sorted(pd.read_parquet(test)["tweet"])
+    assert splits.data["test"]["text"] != pd.read_parquet(test)["tweet"].tolist()
+
+
+def test_validation_texts_also_in_test_are_dropped_from_validation(tmp_path):
+    train, validation, test = own_splits(tmp_path)
+    copies = pd.read_parquet(test).iloc[:5]
+    pd.concat([pd.read_json(validation, lines=True), copies]).to_json(
+        validation, orient="records", lines=True
+    )
+    splits = load_splits("ignored", train_file=train, validation_file=validation, test_file=test)
+    assert splits.held_out_duplicates == {"validation": 5, "test": 0}
+    assert len(splits.data["validation"]) == 15 and len(splits.data["test"]) == 21
+
+
+def test_labels_of_different_kinds_across_files_are_refused(tmp_path):
+    train, validation, _ = own_splits(tmp_path)
+    frame = pd.read_json(validation, lines=True)
+    frame["class"] = frame["class"].map(dict(enumerate(LABELS)))
+    frame.to_json(validation, orient="records", lines=True)
+    with pytest.raises(UserError, match=r"different kinds .*train .*: numbers, validation .*: strings"):
+        load_splits("ignored", train_file=train, validation_file=validation)
+
+
+def test_a_given_split_left_empty_by_duplicates_is_named(tmp_path):
+    train, validation, _ = own_splits(tmp_path)
+    pd.read_csv(train).iloc[:10].to_json(validation, orient="records", lines=True)
+    with pytest.raises(
+        UserError, match=r"All 10 rows of the validation data \(.*validation\.jsonl\) also occur"
+    ):
+        load_splits("ignored", train_file=train, validation_file=validation)
 
 
 def test_held_out_texts_also_in_train_are_dropped_and_counted(tmp_path):

@@ -317,3 +317,13 @@ def test_through_accelerate_launch_a_mistake_is_still_one_line(
     # if a release passes the script's status through, this fails and the README should say so.
     assert proc.returncode == 1
     assert not out.exists()
+
+
+def test_string_labels_are_encoded_in_the_teachers_class_order(teacher_dir, jsonl_data, tmp_path):
+    # Sorted, the data's names would be hate_speech, neither, offensive_language: "neither" would be
+    # class 1, where the teacher's head (and soft labels) say offensive_language.
+    out = tmp_path / "student"
+    run_script("distill", "--teacher", teacher_dir, "--dataset", jsonl_data, "--output_dir", out, *TINY_RUN)
+    assert json.loads((out / "results.json").read_text())["label_names"] == LABELS
+    config = json.loads((out / "config.json").read_text())
+    assert [config["id2label"][str(i)] for i in range(3)] == LABELS

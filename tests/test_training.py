@@ -68,7 +68,19 @@ def bare_encoder(tmp_path_factory, tokenizer) -> Path:
 
 def train_run(script: str, source: Path, data: Path, out: Path, *extra: str | os.PathLike) -> dict:
     model_flag = "--model_name_or_path" if script == "train_teacher" else "--teacher"
-    run_script(script, model_flag, source, "--dataset", data, "--output_dir", out, *TRAIN, *extra)
+    run_script(
+        script,
+        model_flag,
+        source,
+        "--dataset",
+        data,
+        "--class_names",
+        *LABELS,
+        "--output_dir",
+        out,
+        *TRAIN,
+        *extra,
+    )
     return json.loads((out / "results.json").read_text())
 
 
@@ -175,7 +187,7 @@ def test_two_processes_of_4_equal_one_of_8(script, tokenizer, csv_data, tmp_path
     tokenizer.save_pretrained(source)
     flags = [
         "--model_name_or_path" if script == "train_teacher" else "--teacher", source, "--dataset", csv_data,
-        "--max_train_samples", "8", "--max_eval_samples", "4", "--max_test_samples", "4", "--max_steps", "1",
+        "--class_names", *LABELS, "--max_train_samples", "8", "--max_eval_samples", "4", "--max_test_samples", "4", "--max_steps", "1",
         "--optim", "sgd", "--learning_rate", "0.5", "--max_grad_norm", "0", "--weight_decay", "0",
         "--class_weights", "3,0.5,1.5", "--save_strategy", "no", "--eval_strategy", "no", "--report_to", "none", "--disable_tqdm", "true",
     ]  # fmt: skip
