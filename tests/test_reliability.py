@@ -284,7 +284,7 @@ def test_compare_and_the_app_skip_an_unfinished_run(tmp_path, caplog):
     caplog.clear()
     with caplog.at_level("WARNING"):
         registry = load_registry(AppConfig(runs=root))
-    assert registry.names == ["teacher"]
+    assert registry.names == ["teacher · seed 42"]
     assert str(unfinished) in caplog.text
 
 
