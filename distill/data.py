@@ -88,7 +88,8 @@ def load_splits(
     """Load `dataset` (Hub id or local file), or `train_file`, and return seeded, leak-free splits.
 
     Splits that the data brings (a Hub dataset's, or `validation_file` and `test_file`) are used as
-    given, less any text that is also in train; the missing ones are carved out of train, stratified.
+    given, shuffled by `split_seed`, less any text that is also in train (and for validation, in test);
+    the missing ones are carved out of train, stratified. `Splits.held_out_duplicates` counts the drops.
     """
     for name, size in (("--validation_size", validation_size), ("--test_size", test_size)):
         if not 0 < size < 1:
