@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ class Report:
     summary: pd.DataFrame  # one row per method
     runs: list[dict[str, Any]]
     markdown: str
+    # Learning rates a search did not choose: in the tables of the search, not in A7 or the plots.
+    left_out: list[str] = field(default_factory=list)
 
 
 def load_runs(roots: str | Path | Sequence[str | Path]) -> list[dict[str, Any]]:
@@ -334,6 +336,7 @@ def build_report(roots: str | Path | Sequence[str | Path]) -> Report:
     baselines = [r["method_name"] for r in runs if r.get("method") == "baseline"]
     distilled = {_learning_rate(r) for r in runs if r.get("method") == "distill"}
     equal_rate = distilled.pop() if len(distilled) == 1 else None
+    left_out = unchosen_rates(searches, equal_rate)
     parts = [
         "# Results",
         f"{len(runs)} runs under {where}, all on test split `{runs[0].get('test_split_hash')}`. "
@@ -353,7 +356,7 @@ def build_report(roots: str | Path | Sequence[str | Path]) -> Report:
             )
         )
     parts += [
-        markdown_table(a7_table(summary, baselines, unchosen_rates(searches, equal_rate))),
+        markdown_table(a7_table(summary, baselines, left_out)),
         "## A6: which teacher layers to start from",
         markdown_table(a6_table(summary)),
         "## All methods",
@@ -375,7 +378,7 @@ def build_report(roots: str | Path | Sequence[str | Path]) -> Report:
             "run with. The class shown is the rarest in training: the one the weights lift most.",
             markdown_table(weighting),
         ]
-    return Report(summary, runs, "\n\n".join(parts) + "\n")
+    return Report(summary, runs, "\n\n".join(parts) + "\n", left_out)
 
 
 def write_report(report: Report, output_dir: str | Path) -> list[Path]:
@@ -391,11 +394,12 @@ def write_report(report: Report, output_dir: str | Path) -> list[Path]:
     # matplotlib only when plotting. One way only: plots takes data shaped here and never imports report.
     from distill import plots
 
-    runs = report.runs
+    runs = [run for run in report.runs if run["method_name"] not in report.left_out]
+    summary = report.summary.drop(index=report.left_out)
     written += [
         plots.loss_curves(loss_histories(runs), out / "loss_curves.png"),
         plots.confusion_matrices(confusion_sum(runs), label_names(runs), out / "confusion_matrices.png"),
-        plots.macro_f1_bars(report.summary, out / "macro_f1.png"),
+        plots.macro_f1_bars(summary, out / "macro_f1.png"),
     ]
     return written
 

@@ -247,6 +247,10 @@ def test_a7_shows_the_rate_chosen_on_validation_at_the_search_seed_and_the_equal
     assert table["Chosen"].tolist() == ["", "", "yes", ""]
     assert table["n"].tolist() == [3, 1, 3, 1]
     assert "## Learning rates" in report.markdown
+    # The plots show what A7 shows; the search's other rates stay in the tables and the CSV.
+    assert sorted(report.left_out) == ["LoRA (even) · lr 0.0002", "LoRA (even) · lr 0.001"]
+    write_report(report, tmp_path / "report")
+    assert "LoRA (even) · lr 0.001" in (tmp_path / "report" / "results.csv").read_text()
 
 
 def markdown_rows(markdown: str, heading: str) -> list[list[str]]:
