@@ -137,14 +137,18 @@ def check_teacher_classes(name_or_path: str, config: PretrainedConfig, label_nam
 
 def model_label_names(model: PreTrainedModel | Any) -> list[str]:
     """The class names a model (anything with a transformers `config`) was trained with, in class order."""
-    id2label: dict = model.config.id2label or {}
+    return config_label_names(model.config)
+
+
+def config_label_names(config: PretrainedConfig) -> list[str]:
+    """The class names in a model config's `id2label`, in class order."""
+    id2label: dict = config.id2label or {}
     return [str(id2label[i]) for i in range(len(id2label))]
 
 
 def trained_class_names(config: PretrainedConfig) -> list[str] | None:
     """The class names a trained model's config gives, in class order; None for generic LABEL_i names."""
-    id2label: dict = config.id2label or {}
-    names = [str(id2label[i]) for i in range(len(id2label))]
+    names = config_label_names(config)
     return None if not names or _generic(names) else names
 
 

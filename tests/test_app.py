@@ -283,6 +283,15 @@ def test_runs_are_named_from_their_results_and_the_best_on_validation_is_the_def
     )
 
 
+def test_a_bad_max_length_is_refused_by_flag_and_by_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--max_length", "0"])
+    assert exit_info.value.code == 2 and "not a positive number of tokens" in capsys.readouterr().err
+    with pytest.raises(UserError, match="TOXIC_MAX_LENGTH='sixteen'"):
+        AppConfig.from_env({"TOXIC_MAX_LENGTH": "sixteen"})
+    assert AppConfig.from_env({"TOXIC_MAX_LENGTH": "16"}).max_length == 16
+
+
 def test_runs_without_a_model_are_not_offered(runs: Path, caplog) -> None:  # type: ignore[no-untyped-def]
     write_results(runs / "baseline-tfidf", {"method": "baseline", "test_macro_f1": 0.7})
     registry = load_registry(AppConfig(runs=runs))
