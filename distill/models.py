@@ -44,8 +44,9 @@ def load_base_model(
         )
     except (OSError, ValueError) as err:
         raise UserError(f"Cannot load model {name_or_path!r}: {_unknown_model(name_or_path, err)}") from err
-    # Set on the config, not passed above: from_pretrained hands keys the config does not know to the model.
-    model.config.update(label_config(label_names, non_toxic_label))
+    if non_toxic_label is not None:
+        # Set on the config, not passed above: from_pretrained hands keys the config does not know to the model.
+        setattr(model.config, CONFIG_KEY, non_toxic_label)
     return model
 
 
@@ -70,10 +71,13 @@ def load_trained_classifier(name_or_path: str, advice: str) -> PreTrainedModel:
     return model
 
 
-_TRAIN_A_TEACHER = (
-    "Fine-tune a teacher first (python scripts/train_teacher.py --model_name_or_path BASE_ENCODER "
-    "--output_dir {output_dir}) and pass its folder with --teacher."
-)
+def _train_a_teacher(name_or_path: str) -> str:
+    """The advice for a --teacher that cannot teach: the command that makes one in its place."""
+    output_dir = name_or_path if looks_like_path(name_or_path) else "DIR"
+    return (
+        "Fine-tune a teacher first (python scripts/train_teacher.py --model_name_or_path BASE_ENCODER "
+        f"--output_dir {output_dir}) and pass its folder with --teacher."
+    )
 
 
 def load_teacher_config(name_or_path: str, default: str | None = None) -> PretrainedConfig:
@@ -93,7 +97,7 @@ def load_teacher_config(name_or_path: str, default: str | None = None) -> Pretra
     except (OSError, ValueError) as err:
         raise UserError(
             f"Cannot load the teacher {name_or_path!r}: {_unknown_model(name_or_path, err)} "
-            + _TRAIN_A_TEACHER.format(output_dir=name_or_path if looks_like_path(name_or_path) else "DIR")
+            + _train_a_teacher(name_or_path)
         ) from err
 
 
@@ -113,10 +117,7 @@ def load_teacher(
 ) -> PreTrainedModel:
     """A fine-tuned classifier whose head was trained, and whose classes match the data's; its config
     names the non-toxic class (`non_toxic_label`, else the one the teacher recorded, else inferred)."""
-    model = load_trained_classifier(
-        name_or_path,
-        _TRAIN_A_TEACHER.format(output_dir=name_or_path if looks_like_path(name_or_path) else "DIR"),
-    )
+    model = load_trained_classifier(name_or_path, _train_a_teacher(name_or_path))
     check_teacher_classes(name_or_path, model.config, label_names)
     if all(name.isdigit() for name in label_names) and not _generic(model_label_names(model)):
         label_names = model_label_names(model)  # the data has only class numbers; the teacher knows names

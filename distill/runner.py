@@ -23,7 +23,7 @@ from transformers.trainer_utils import PredictionOutput
 from distill.args import DEFAULT_TEACHER, DataArguments, precision_name
 from distill.data import LENGTH, PaddingCollator, Splits, load_splits, tokenize
 from distill.errors import UserError
-from distill.layers import num_layers, parse_layers
+from distill.layers import parse_layers
 from distill.metrics import confusion, make_compute_metrics
 from distill.models import (
     count_parameters,
@@ -64,14 +64,13 @@ def prepare_student_run(teacher: str, layers: str, data_args: DataArguments) -> 
     """Load and check data, teacher and layer choice before anything is written; the layer choice
     first, from the teacher's config alone, before the data and the weights load."""
     config = load_teacher_config(teacher, DEFAULT_TEACHER)
-    parse_layers(layers, int(config.num_hidden_layers))
+    chosen = parse_layers(layers, int(config.num_hidden_layers))
     # String labels are encoded in the teacher's class order, which its head and soft labels follow.
     options = data_args.split_options()
     options["class_names"] = options["class_names"] or trained_class_names(config)
     splits = load_splits(**options)
     model = load_teacher(teacher, splits.label_names, data_args.non_toxic_label)
     splits = dataclasses.replace(splits, label_names=model_label_names(model))
-    chosen = parse_layers(layers, num_layers(model))
     tokenizer = load_tokenizer(teacher, data_args.max_length)
     return StudentSetup(
         splits, tokenize(splits.data, tokenizer, data_args.max_length), tokenizer, model, chosen
