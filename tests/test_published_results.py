@@ -1,0 +1,63 @@
+"""The README's figures are checkable: docs/ rebuilds exactly from the committed runs, and the README's
+tables are the report's own rows."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT_FILES = ["results.md", "results.csv", "summary.json"]
+# Each published report, with the --runs that rebuild it (the README's commands, run from the repo root).
+REPORTS = {
+    "docs/results": ["docs/results/runs"],
+    "docs/class-weights": ["docs/results/runs", "docs/class-weights/runs"],
+}
+
+
+def test_the_committed_runs_are_records_not_weights():
+    files = {p.name for report in REPORTS for p in (ROOT / report / "runs").rglob("*") if p.is_file()}
+    assert files == {"results.json"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("report", sorted(REPORTS))
+def test_compare_rebuilds_the_published_report_exactly_from_the_committed_runs(report, tmp_path):
+    subprocess.run(
+        [sys.executable, "scripts/compare.py", "--runs", *REPORTS[report], "--output_dir", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    published = ROOT / report
+    for name in TEXT_FILES:
+        assert (tmp_path / name).read_text() == (published / name).read_text(), f"{report}/{name} is stale"
+    # The plots are checked by name only: their bytes depend on the installed fonts.
+    assert {p.name for p in tmp_path.glob("*.png")} == {p.name for p in published.glob("*.png")}
+
+
+def readme_tables(heading: str) -> list[str]:
+    """The table rows under the README heading `heading`, up to the next heading."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split(f"\n{heading}\n", 1)[1]
+    section = re.split(r"\n#{1,4} ", section, maxsplit=1)[0]
+    return [line for line in section.splitlines() if line.startswith("|")]
+
+
+@pytest.mark.parametrize(
+    ("heading", "report"),
+    [
+        ("#### A7: distillation vs LoRA (test set; mean ± std over seeds)", "docs/results"),
+        ("#### A6: which teacher layers to start from (validation set)", "docs/results"),
+        ("#### All methods, with per-class test F1", "docs/results"),
+        ("#### Learning rates: chosen on validation", "docs/results"),
+        ("### Class weights: learning the rare hate-speech class", "docs/class-weights"),
+    ],
+)
+def test_the_readme_tables_are_rows_of_the_published_report(heading, report):
+    rows = readme_tables(heading)
+    assert len(rows) >= 3, f"no table under {heading!r}"
+    published = (ROOT / report / "results.md").read_text().splitlines()
+    assert [row for row in rows if row not in published] == []
