@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,13 @@ class ExperimentArguments:
         metadata={"help": "Also fit the TF-IDF + logistic regression reference on the same split."},
     )
     lora_kd: bool = field(default=False, metadata={"help": "Also train LoRA+KD students."})
+    launcher: str = field(
+        default="",
+        metadata={
+            "help": "The command that starts each training run, before the script's path: for example "
+            "'accelerate launch --quiet --config_file accelerate_config.yaml' on a GPU. Empty: this Python."
+        },
+    )
 
 
 @dataclass
@@ -63,6 +72,10 @@ class PlannedRun:
     @property
     def finished(self) -> bool:
         return (self.output_dir / RESULTS_FILE).exists()
+
+    def command(self, launcher: Sequence[str], scripts_dir: Path) -> list[str]:
+        """The whole command line: `launcher` (a Python or `accelerate launch ...`), script, flags."""
+        return [*launcher, str(scripts_dir / self.script), *self.command_args()]
 
     def command_args(self) -> list[str]:
         """The run's flags, resuming from its last checkpoint if an earlier attempt left one."""
@@ -86,6 +99,20 @@ def last_complete_checkpoint(output_dir: Path) -> Path | None:
             continue
         return checkpoint
     return None
+
+
+def launcher_command(launcher: str, python: str) -> list[str]:
+    """`launcher` split as a shell would, or `python` when it is empty; refused when its program is not
+    found, before anything trains."""
+    if not launcher.strip():
+        return [python]
+    try:
+        words = shlex.split(launcher)
+    except ValueError as err:
+        raise UserError(f"--launcher {launcher!r} cannot be split into words: {err}.") from err
+    if shutil.which(words[0]) is None:
+        raise UserError(f"--launcher {launcher!r}: {words[0]!r} is not a program on this PATH.")
+    return words
 
 
 def plan(exp: ExperimentArguments, shared: Sequence[str]) -> list[PlannedRun]:

@@ -1,6 +1,7 @@
 """Run the whole comparison with one command: teacher, top/bottom/odd/even students, LoRA, report.
 
     python scripts/experiment.py --seeds 1 2 3 --num_train_epochs 3
+    python scripts/experiment.py --launcher "accelerate launch --quiet --config_file accelerate_config.yaml" ...
 
 Flags this script does not know (--max_length, --num_train_epochs, --learning_rate,
 --max_train_samples, ...) are passed to every run, so all methods get the same budget. Finished runs
@@ -23,7 +24,7 @@ from transformers import HfArgumentParser
 
 from distill import cli
 from distill.errors import UserError
-from distill.experiment import ExperimentArguments, plan
+from distill.experiment import ExperimentArguments, launcher_command, plan
 from distill.report import build_report, write_report
 from distill.results import read_results
 
@@ -38,6 +39,7 @@ def main() -> None:
     cli.setup_logging()
     if any(flag.split("=", 1)[0] == "--seed" for flag in shared):
         raise UserError("Give seeds with --seeds (students) and --teacher_seeds, not --seed.")
+    launcher = launcher_command(exp.launcher, sys.executable)
     runs = plan(exp, shared)
     for i, run in enumerate(runs, 1):
         prefix = f"[{i}/{len(runs)}] {run.name}"
@@ -46,7 +48,7 @@ def main() -> None:
             continue
         print(f"{prefix}: training -> {run.output_dir}", flush=True)
         start = time.monotonic()
-        done = subprocess.run([sys.executable, str(SCRIPTS / run.script), *run.command_args()])
+        done = subprocess.run(run.command(launcher, SCRIPTS))
         if done.returncode != 0:
             raise UserError(f"{run.name} failed (exit status {done.returncode}); see its output above.")
         result = read_results(run.output_dir)
