@@ -47,9 +47,9 @@ def in_fresh_process(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict
 
 def _measured(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
     result = fn(*args, **kwargs)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if torch.cuda.is_available():
-        result["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return result
 
 

@@ -129,7 +129,7 @@ def main() -> None:
                         "samples/s": f"{measured['samples_per_second']:.1f}",
                         "p50 ms": f"{measured['p50_ms']:.1f}",
                         "× teacher fp32": f"{measured['samples_per_second'] / teacher_speed:.2f}×",
-                        "peak RSS MB": f"{measured['peak_rss_mb']:.0f}",
+                        "peak RSS MiB": f"{measured['peak_rss_mib']:.0f}",
                     }
                 )
 
@@ -151,7 +151,7 @@ def _training_row(name: str, measured: dict, recipe: dict) -> dict:
         "variant": name,
         "samples/s": f"{measured['samples_per_second']:.2f}",
         "× recipe": f"{measured['samples_per_second'] / recipe['samples_per_second']:.2f}×",
-        "peak RSS MB": f"{measured['peak_rss_mb']:.0f}",
+        "peak RSS MiB": f"{measured['peak_rss_mib']:.0f}",
     }
 
 

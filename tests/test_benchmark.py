@@ -40,7 +40,7 @@ def test_benchmark_measures_each_source_and_each_model(teacher_dir, tmp_path):
     variants = {"course recipe", "+ dynamic padding", "+ length grouping", "+ cached teacher logits"}
     assert variants <= results["training"].keys()
     assert ("+ bf16" in results["training"]) == (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    assert all(r["samples_per_second"] > 0 and r["peak_rss_mb"] > 0 for r in results["training"].values())
+    assert all(r["samples_per_second"] > 0 and r["peak_rss_mib"] > 0 for r in results["training"].values())
     assert results["training"]["+ cached teacher logits"]["cache_seconds"] > 0
     models = {
         f"{m}, batch {b}" for m in ("teacher fp32", "even student fp32", "even student int8") for b in (1, 32)

@@ -93,7 +93,7 @@ def test_summary_means_stds_and_rows(runs):
     assert s.loc["Odd Layer", "seeds"] == [1, 2, 3]
     # Runs recorded as results.json alone (no weights): the size comes from the parameter count.
     assert not list(runs.rglob("*.safetensors"))
-    assert s.loc["Odd Layer", "size_mb_mean"] == pytest.approx(1000 * 4 / 2**20)
+    assert s.loc["Odd Layer", "size_mb_mean"] == pytest.approx(1000 * 4 / 10**6)
     assert list(s.index) == [
         "Teacher",
         "Top-K",
