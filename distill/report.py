@@ -457,8 +457,8 @@ def _one_decimal(value: float) -> str:
 
 def _size_mb(num_parameters: Any) -> float:
     # From results.json, not from the weights on disk, so a report rebuilds from the records alone: the
-    # size in fp32, 4 bytes a parameter (what every run here saves: mixed precision trains under autocast).
-    # MB as the Hub counts file sizes (10**6 bytes).
+    # size in fp32, 4 bytes a parameter (what every run here saves: mixed precision trains under autocast),
+    # in MB as the Hub counts file sizes (10**6 bytes).
     return float(num_parameters) * 4 / 10**6 if num_parameters else float("nan")
 
 

@@ -4,11 +4,10 @@ tables are the report's own rows."""
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TEXT_FILES = ["results.md", "results.csv", "summary.json"]
 # Each published report, with the --runs that rebuild it (the README's commands, run from the repo root).
 REPORTS = {
