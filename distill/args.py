@@ -12,6 +12,7 @@ from transformers import TrainingArguments
 
 from distill.errors import UserError
 from distill.hub import REPO_ID, hub_token
+from distill.precision import runs_fast
 
 logger = logging.getLogger(__name__)
 
@@ -277,10 +278,10 @@ class RunArguments(TrainingArguments):
             self.output_dir = None  # the script picks a default that names the run
 
     def _reduced_precision_without_hardware(self) -> str | None:
-        """Turn off bf16/fp16 where no CUDA device runs it fast, and say so; return what was asked for.
+        """Turn off bf16/fp16 where nothing here runs it fast, and say so; return what was asked for.
 
         Asked for by --bf16/--fp16 or by `accelerate launch` (its config or --mixed_precision, passed
-        on as ACCELERATE_MIXED_PRECISION). A CPU without bf16 units emulates it, many times slower.
+        on as ACCELERATE_MIXED_PRECISION). A CPU with bf16 units trains in bf16 (see distill.precision).
         """
         asked = (
             "fp16"
@@ -289,10 +290,16 @@ class RunArguments(TrainingArguments):
             if self.bf16
             else os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
         )
-        if asked not in ("bf16", "fp16") or _runs_fast(asked, self.use_cpu):
+        if asked not in ("bf16", "fp16"):
+            return None
+        if runs_fast(asked, self.use_cpu):
+            # The Trainer refuses bf16 without a GPU unless told that the CPU is meant.
+            self.use_cpu = self.use_cpu or not torch.cuda.is_available()
             return None
         self.bf16 = self.fp16 = False
-        logger.warning("%s was asked for, but there is no CUDA device that runs it: training in fp32.", asked)
+        logger.warning(
+            "%s was asked for, but %s: training in fp32.", asked, _why_not_fast(asked, self.use_cpu)
+        )
         return asked
 
 
@@ -301,7 +308,10 @@ def precision_name(mixed_precision: object) -> str:
     return {"bf16": "bf16", "fp16": "fp16"}.get(str(mixed_precision), "fp32")
 
 
-def _runs_fast(precision: str, use_cpu: bool) -> bool:
-    if use_cpu or not torch.cuda.is_available():
-        return False
-    return precision == "fp16" or torch.cuda.is_bf16_supported()
+def _why_not_fast(precision: str, use_cpu: bool) -> str:
+    if not use_cpu and torch.cuda.is_available():
+        return "this GPU does not run it"
+    where = "--use_cpu was given" if torch.cuda.is_available() else "there is no CUDA device"
+    if precision == "bf16":
+        return f"{where}, and this CPU has no bf16 units (AVX512-BF16 or AMX)"
+    return f"{where}, and a CPU does not train fast in fp16"

@@ -57,11 +57,6 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def bf16_hardware() -> bool:
-    """Whether this machine has a GPU that runs bf16 (CPU bf16 autocast is emulated and slow)."""
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-
-
 def course_recipe_training(
     teacher_dir: str, layers: list[int], texts: list[str], labels: list[int], batch_size: int
 ) -> dict:
@@ -160,13 +155,15 @@ def project_training(
     cache_seconds = None
     if variant.cached_teacher_logits:
         began = time.perf_counter()
-        data = with_teacher_logits(data, teacher, tokenizer, 128, f"{output_dir}/cache", batch_size=64)
+        precision = "bf16" if variant.bf16 else "fp32"  # as distill.py caches them for a bf16 student
+        data = with_teacher_logits(data, teacher, tokenizer, 128, f"{output_dir}/cache", 64, precision)
         cache_seconds = time.perf_counter() - began
     args = TrainingArguments(
         output_dir=output_dir, per_device_train_batch_size=batch_size, num_train_epochs=1, learning_rate=5e-5,
         save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True, logging_strategy="no",
         train_sampling_strategy="group_by_length" if variant.group_by_length else "random",
         remove_unused_columns=False, bf16=variant.bf16, seed=0,
+        use_cpu=not torch.cuda.is_available(),  # the Trainer takes bf16 on a CPU only when told so
     )  # fmt: skip
     timer = _StepTimer()
     collator = PaddingCollator(tokenizer)

@@ -8,11 +8,11 @@ import sys
 import textwrap
 
 import pytest
-import torch
 from conftest import ROOT, SHARED, run_script, tiny_config
 from transformers import BertForSequenceClassification
 
 import distill.benchmark
+from distill.precision import runs_fast
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def test_benchmark_measures_each_source_and_each_model(teacher_dir, tmp_path):
     results = json.loads(output.read_text())
     variants = {"course recipe", "+ dynamic padding", "+ length grouping", "+ cached teacher logits"}
     assert variants <= results["training"].keys()
-    assert ("+ bf16" in results["training"]) == (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    assert ("+ bf16" in results["training"]) == runs_fast("bf16")
     assert all(r["samples_per_second"] > 0 and r["peak_rss_mib"] > 0 for r in results["training"].values())
     assert results["training"]["+ cached teacher logits"]["cache_seconds"] > 0
     models = {

@@ -28,6 +28,8 @@ from transformers import (
     pipeline,
 )
 
+import distill.precision
+from distill.precision import cpu_has_bf16
 from distill.students import make_student
 from distill.trainer import ClassificationLoss, DistillationTrainer
 
@@ -292,8 +294,8 @@ def test_label_smoothing_changes_the_training_loss(
 # -- precision: reduced only where the hardware runs it ---------------------------------------------
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
-def test_accelerate_config_on_a_cpu_trains_in_fp32(teacher_dir, csv_data, tmp_path):
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU's precision")
+def test_accelerate_config_on_a_cpu_trains_in_bf16_only_with_bf16_units(teacher_dir, csv_data, tmp_path):
     out = tmp_path / "student"
     proc = subprocess.run(
         ["accelerate", "launch", "--config_file", ROOT / "accelerate_config.yaml",
@@ -303,16 +305,43 @@ def test_accelerate_config_on_a_cpu_trains_in_fp32(teacher_dir, csv_data, tmp_pa
         env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "bf16 was asked for, but there is no CUDA device that runs it: training in fp32" in proc.stderr
+    # The config asks for bf16: this machine's own CPU decides whether the run honours it.
+    fallback = "bf16 was asked for, but there is no CUDA device, and this CPU has no bf16 units"
     results = json.loads((out / "results.json").read_text())
-    assert results["precision"] == "fp32"
+    if cpu_has_bf16():
+        assert results["precision"] == "bf16" and fallback not in proc.stderr
+    else:
+        assert results["precision"] == "fp32" and fallback in proc.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU's precision")
+def test_bf16_trains_in_bf16_on_a_cpu_with_bf16_units(teacher_dir, csv_data, tmp_path, monkeypatch):
+    monkeypatch.setattr(distill.precision, "cpu_has_bf16", lambda: True)
+    full = train_run("distill", teacher_dir, csv_data, tmp_path / "fp32")
+    reduced = train_run("distill", teacher_dir, csv_data, tmp_path / "bf16", "--bf16")
+    assert reduced["precision"] == "bf16" and full["precision"] == "fp32"
+    # Same seed and data: only bf16 arithmetic can change the first step's loss.
+    assert reduced["log_history"][0]["loss"] != full["log_history"][0]["loss"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback")
-@pytest.mark.parametrize("flag", ["--bf16", "--fp16"])
-def test_reduced_precision_flags_fall_back_to_fp32_on_a_cpu(flag, teacher_dir, csv_data, tmp_path):
+@pytest.mark.parametrize(
+    ("flag", "bf16_units", "reason"),
+    [
+        ("--bf16", False, "this CPU has no bf16 units (AVX512-BF16 or AMX)"),
+        ("--fp16", True, "a CPU does not train fast in fp16"),
+    ],
+)
+def test_reduced_precision_falls_back_to_fp32_where_the_cpu_cannot_run_it(
+    flag, bf16_units, reason, teacher_dir, csv_data, tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr(distill.precision, "cpu_has_bf16", lambda: bf16_units)
     results = train_run("distill", teacher_dir, csv_data, tmp_path / "student", flag)
     assert results["precision"] == "fp32"
+    assert (
+        f"{flag[2:]} was asked for, but there is no CUDA device, and {reason}: training in fp32"
+        in caplog.text
+    )
 
 
 # -- --push_to_hub: one upload of a clean folder, against a local stand-in for the Hub ----------------
