@@ -50,6 +50,7 @@ def load_runs(roots: str | Path | Sequence[str | Path]) -> list[dict[str, Any]]:
     for run in runs:
         run["method_name"] = method_name(run)
     tag_class_weighting(runs)
+    tag_precision(runs)
     tag_learning_rate(runs)
     check_same_test_split(runs)
     return runs
@@ -79,6 +80,17 @@ def tag_class_weighting(runs: list[dict[str, Any]]) -> None:
             run["method_name"] += (
                 f"{VARIANT}{'unweighted' if run.get('class_weights') is None else 'class-weighted'}"
             )
+
+
+def tag_precision(runs: list[dict[str, Any]]) -> None:
+    """Name a method's runs apart by the precision they trained in when it differs ("Even Layer ·
+    bf16"), so fp32 and bf16 runs are compared rather than averaged together."""
+    precisions: dict[str, set[str]] = {}
+    for run in runs:
+        precisions.setdefault(run["method_name"], set()).add(run.get("precision", "fp32"))
+    for run in runs:
+        if len(precisions[run["method_name"]]) > 1:
+            run["method_name"] += f"{VARIANT}{run.get('precision', 'fp32')}"
 
 
 def tag_learning_rate(runs: list[dict[str, Any]]) -> None:

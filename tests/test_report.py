@@ -214,6 +214,19 @@ def test_runs_of_one_method_at_several_learning_rates_get_a_row_each(runs, tmp_p
     assert "Odd Layer" in s.index  # one learning rate: the plain name
 
 
+def test_runs_of_one_method_in_two_precisions_get_a_row_each(runs, tmp_path):
+    reduced = tmp_path / "bf16"
+    for seed, f1 in [(1, 0.70), (2, 0.72)]:
+        fake_run(reduced, f"student-odd/seed-{seed}", "distill", "odd", seed, f1)
+        results = json.loads((reduced / f"student-odd/seed-{seed}" / "results.json").read_text())
+        write_results(reduced / f"student-odd/seed-{seed}", {**results, "precision": "bf16"})
+    s = build_report([runs, reduced]).summary
+    assert s.loc["Odd Layer · bf16", "n"] == 2
+    assert s.loc["Odd Layer · bf16", "test_macro_f1_mean"] == pytest.approx(0.71)
+    assert "Odd Layer · fp32" in s.index and "Odd Layer" not in s.index
+    assert "Teacher" in s.index  # one precision: the plain name
+
+
 def test_a7_shows_the_rate_chosen_on_validation_at_the_search_seed_and_the_equal_rate(runs, tmp_path):
     search = tmp_path / "lora-lr"
     # Seed 1 of every rate chooses: 5e-4 (0.64) beats 1e-3 (0.63), although 5e-4's later seeds score
