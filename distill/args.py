@@ -303,11 +303,6 @@ class RunArguments(TrainingArguments):
         return asked
 
 
-def precision_name(mixed_precision: object) -> str:
-    """bf16, fp16 or fp32, from a TrainingArguments' or an Accelerator's `mixed_precision`."""
-    return {"bf16": "bf16", "fp16": "fp16"}.get(str(mixed_precision), "fp32")
-
-
 def _why_not_fast(precision: str, use_cpu: bool) -> str:
     if not use_cpu and torch.cuda.is_available():
         return "this GPU does not run it"

@@ -1,5 +1,5 @@
-"""Whether this machine runs a reduced precision fast: the one place that decides if --bf16/--fp16 is
-honoured or falls back to fp32.
+"""Training precision: whether this machine runs a reduced precision fast (the one place that decides
+if --bf16/--fp16 is honoured or falls back to fp32), and the name a run records for what ran.
 
 A GPU runs fp16, and bf16 where it says so. A CPU runs bf16 fast only with bf16 arithmetic units
 (AVX512-BF16 or AMX, on recent Xeon and EPYC): oneDNN then multiplies bf16 matrices several times faster
@@ -25,3 +25,8 @@ def runs_fast(precision: str, use_cpu: bool = False) -> bool:
     if use_cpu or not torch.cuda.is_available():
         return precision == "bf16" and cpu_has_bf16()
     return precision == "fp16" or torch.cuda.is_bf16_supported()
+
+
+def precision_name(mixed_precision: object) -> str:
+    """bf16, fp16 or fp32, from a TrainingArguments' or an Accelerator's `mixed_precision`."""
+    return {"bf16": "bf16", "fp16": "fp16"}.get(str(mixed_precision), "fp32")

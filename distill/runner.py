@@ -20,7 +20,7 @@ from transformers import (
 )
 from transformers.trainer_utils import PredictionOutput
 
-from distill.args import DEFAULT_TEACHER, DataArguments, precision_name
+from distill.args import DEFAULT_TEACHER, DataArguments
 from distill.data import LENGTH, PaddingCollator, Splits, load_splits, tokenize
 from distill.errors import UserError
 from distill.layers import parse_layers
@@ -33,6 +33,7 @@ from distill.models import (
     model_label_names,
     trained_class_names,
 )
+from distill.precision import precision_name
 from distill.results import RESULTS_FILE, write_results
 from distill.teacher_cache import with_teacher_logits
 
