@@ -41,11 +41,13 @@ def fake_run(
     class_weights=None,
     lr=5e-5,
     eval_f1=0.6,
+    precision="fp32",
 ):
     write_results(
         root / name,
         {
             "method": method,
+            "precision": precision,
             "layers": layers,
             "seed": seed,
             "test_split_hash": split,
@@ -217,9 +219,7 @@ def test_runs_of_one_method_at_several_learning_rates_get_a_row_each(runs, tmp_p
 def test_runs_of_one_method_in_two_precisions_get_a_row_each(runs, tmp_path):
     reduced = tmp_path / "bf16"
     for seed, f1 in [(1, 0.70), (2, 0.72)]:
-        fake_run(reduced, f"student-odd/seed-{seed}", "distill", "odd", seed, f1)
-        results = json.loads((reduced / f"student-odd/seed-{seed}" / "results.json").read_text())
-        write_results(reduced / f"student-odd/seed-{seed}", {**results, "precision": "bf16"})
+        fake_run(reduced, f"student-odd/seed-{seed}", "distill", "odd", seed, f1, precision="bf16")
     s = build_report([runs, reduced]).summary
     assert s.loc["Odd Layer · bf16", "n"] == 2
     assert s.loc["Odd Layer · bf16", "test_macro_f1_mean"] == pytest.approx(0.71)
