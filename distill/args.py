@@ -12,7 +12,7 @@ from transformers import TrainingArguments
 
 from distill.errors import UserError
 from distill.hub import REPO_ID, hub_token
-from distill.precision import runs_fast
+from distill.precision import why_not_fast
 
 logger = logging.getLogger(__name__)
 
@@ -292,21 +292,11 @@ class RunArguments(TrainingArguments):
         )
         if asked not in ("bf16", "fp16"):
             return None
-        if runs_fast(asked, self.use_cpu):
+        reason = why_not_fast(asked, self.use_cpu)
+        if reason is None:
             # The Trainer refuses bf16 without a GPU unless told that the CPU is meant.
             self.use_cpu = self.use_cpu or not torch.cuda.is_available()
             return None
         self.bf16 = self.fp16 = False
-        logger.warning(
-            "%s was asked for, but %s: training in fp32.", asked, _why_not_fast(asked, self.use_cpu)
-        )
+        logger.warning("%s was asked for, but %s: training in fp32.", asked, reason)
         return asked
-
-
-def _why_not_fast(precision: str, use_cpu: bool) -> str:
-    if not use_cpu and torch.cuda.is_available():
-        return "this GPU does not run it"
-    where = "--use_cpu was given" if torch.cuda.is_available() else "there is no CUDA device"
-    if precision == "bf16":
-        return f"{where}, and this CPU has no bf16 units (AVX512-BF16 or AMX)"
-    return f"{where}, and a CPU does not train fast in fp16"

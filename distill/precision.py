@@ -20,11 +20,20 @@ def cpu_has_bf16() -> bool:
 
 def runs_fast(precision: str, use_cpu: bool = False) -> bool:
     """Whether `precision` (fp32, bf16 or fp16) trains fast on the device a run would use."""
+    return why_not_fast(precision, use_cpu) is None
+
+
+def why_not_fast(precision: str, use_cpu: bool = False) -> str | None:
+    """None where `precision` trains fast on the device a run would use; else why not, in words."""
     if precision == "fp32":
-        return True
-    if use_cpu or not torch.cuda.is_available():
-        return precision == "bf16" and cpu_has_bf16()
-    return precision == "fp16" or torch.cuda.is_bf16_supported()
+        return None
+    gpu = torch.cuda.is_available()
+    if gpu and not use_cpu:
+        return None if precision == "fp16" or torch.cuda.is_bf16_supported() else "this GPU does not run it"
+    where = "--use_cpu was given" if gpu else "there is no CUDA device"
+    if precision == "bf16":
+        return None if cpu_has_bf16() else f"{where}, and this CPU has no bf16 units (AVX512-BF16 or AMX)"
+    return f"{where}, and a CPU does not train fast in fp16"
 
 
 def precision_name(mixed_precision: object) -> str:
