@@ -1,5 +1,6 @@
-"""What every script does around its main(): logging like the Hugging Face examples, and user errors
-turned into one clear message and exit status 2 instead of a traceback."""
+"""What every script does around its main(): logging like the Hugging Face examples, user errors
+turned into one clear message and exit status 2 instead of a traceback, and a clean exit from a
+distributed run."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 import datasets
+import torch.distributed as dist
 import transformers
+from accelerate import PartialState
 from transformers import HfArgumentParser, TrainingArguments
 
 from distill.errors import UserError
@@ -54,9 +57,22 @@ def with_positional(argv: list[str], flag: str) -> list[str]:
 
 
 def run(main: Callable[[], object]) -> None:
-    """Call `main`; on a UserError print `error: <message>` to stderr and exit with status 2."""
+    """Call `main`; on a UserError print `error: <message>` to stderr and exit with status 2. After a
+    distributed run, leave the process group cleanly."""
     try:
         main()
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    leave_process_group()
+
+
+def leave_process_group() -> None:
+    """Wait for every rank, then destroy the process group, as torch.distributed asks of a script.
+    A rank that exits with gloo's worker threads still alive can abort at interpreter shutdown
+    (SIGABRT, "terminate called without an active exception"), failing a run that had succeeded.
+    Only on success: after an error the other ranks may never reach the barrier."""
+    if dist.is_available() and dist.is_initialized():
+        state = PartialState()
+        state.wait_for_everyone()
+        state.destroy_process_group()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -178,6 +179,26 @@ def test_command_line_error_is_one_line_without_traceback(teacher_dir, csv_data,
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: --layers 'banana' is not a layer choice")
     assert not out.exists()
+
+
+def test_a_finished_script_leaves_the_process_group(tmp_path):
+    # A rank that exits with the group alive can abort at shutdown (gloo's threads), failing a run
+    # that had succeeded; cli.run must tear the group down once main() returns.
+    code = (
+        "import torch.distributed as dist\n"
+        "from distill import cli\n"
+        "dist.init_process_group('gloo')\n"
+        "cli.run(lambda: None)\n"
+        "print('still initialized:', dist.is_initialized())\n"
+    )
+    with socket.socket() as free:  # a port nothing else holds, for the group's store
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = {**os.environ, "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1",
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "still initialized: False"
 
 
 def test_two_process_data_parallel_run(teacher_dir, csv_data, tmp_path):
