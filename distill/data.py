@@ -1,24 +1,27 @@
 """Data: load a Hub dataset or a local file, validate it, split it without leaks, tokenize it.
 
-The split is seeded, stratified by label, and keeps exact duplicate texts (after lower-casing,
-collapsing whitespace and dropping retweet prefixes) inside one split, so that a retweet in the
-training data never gives away a test answer. Every run given the same data and `split_seed`
-sees the same split; `Splits.test_hash` proves it.
+The split is seeded, stratified by label, and keeps texts that are the same under `normalize_text`
+(the same words, whatever retweet marks, @handles, links, entities, punctuation and case) inside one
+split, so that a retweet in the training data never gives away a test answer. Validation and test
+splits that come with the data are kept whole; train loses the rows that repeat them. Every run given
+the same data and `split_seed` sees the same split; `Splits.test_hash` proves it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import logging
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from datasets import ClassLabel, Dataset, DatasetDict
 from sklearn.model_selection import train_test_split
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
@@ -48,6 +51,7 @@ KNOWN_LABEL_NAMES = {
     ],
 }
 SPLITS = ("train", "validation", "test")
+HELD_OUT = ("validation", "test")
 # Tokens per example, computed once at tokenization: the Trainer's length-grouped sampler reads it
 # (`--length_column_name`), so it never has to walk the dataset to measure it.
 LENGTH = "length"
@@ -61,8 +65,12 @@ class Splits:
     label_names: list[str]
     test_hash: str
     num_duplicates: int
-    # Rows dropped from each held-out split because their text is also in train (or, for validation, in test).
+    # Rows dropped from each split because their text is in a held-out split: {"train": n, "validation":
+    # 0, "test": 0}. Only train loses rows now; held-out splits keep their keys, at 0, so that records
+    # read like those of earlier versions, which cut a given validation or test split instead.
     held_out_duplicates: dict[str, int] = field(default_factory=dict)
+    # Rows of a given validation split whose text is also in the given test split (both kept whole).
+    validation_also_in_test: int = 0
 
     @property
     def num_labels(self) -> int:
@@ -87,9 +95,9 @@ def load_splits(
 ) -> Splits:
     """Load `dataset` (Hub id or local file), or `train_file`, and return seeded, leak-free splits.
 
-    Splits that the data brings (a Hub dataset's, or `validation_file` and `test_file`) are used as
-    given, shuffled by `split_seed`, less any text that is also in train (and for validation, in test);
-    the missing ones are carved out of train, stratified. `Splits.held_out_duplicates` counts the drops.
+    Splits that the data brings (a Hub dataset's, or `validation_file` and `test_file`) are used whole,
+    shuffled by `split_seed`, and train loses its rows whose text is in one of them; the missing ones
+    are then carved out of train, stratified. `Splits.held_out_duplicates` counts the rows train lost.
     """
     for name, size in (("--validation_size", validation_size), ("--test_size", test_size)):
         if not 0 < size < 1:
@@ -126,13 +134,15 @@ def load_splits(
     names = _label_names(pd.concat([f["label"] for f in frames.values()]), names, source)
     frames = {split: f.assign(label=_encode(f["label"], names)) for split, f in frames.items()}
 
-    frames, num_duplicates, held_out_duplicates = _split(frames, validation_size, test_size, split_seed)
-    for split, dropped in held_out_duplicates.items():
-        if split in tables and frames[split].empty:
-            raise UserError(
-                f"All {dropped} rows of the {split} data ({sources[split]}) also occur in "
-                f"{'train' if split == 'test' else 'train or test'}: nothing is left to hold out."
-            )
+    given = {split: frames[split] for split in HELD_OUT if split in frames}
+    train, lost = _without_held_out_texts(_training_pool(frames), given)
+    if train.empty:
+        raise UserError(
+            f"All {lost} rows of the training data ({sources.get('train', source)}) also occur in the "
+            "given validation or test data: nothing is left to train on."
+        )
+    overlap = _validation_also_in_test(given)
+    frames, num_duplicates = _split(train, given, validation_size, test_size, split_seed)
     limits = {"train": max_train_samples, "validation": max_eval_samples, "test": max_test_samples}
     frames = {s: f.head(limits[s]) if limits[s] is not None else f for s, f in frames.items()}
     for split, frame in frames.items():
@@ -149,7 +159,8 @@ def load_splits(
         num_duplicates,
         names,
     )
-    return Splits(data, names, split_hash(frames["test"]), num_duplicates, held_out_duplicates)
+    dropped = {"train": lost, "validation": 0, "test": 0}
+    return Splits(data, names, split_hash(frames["test"]), num_duplicates, dropped, overlap)
 
 
 def read_splits(
@@ -313,58 +324,107 @@ def _encode(labels: pd.Series, names: list[str]) -> pd.Series:
     return labels.astype(str).map(index.__getitem__).astype(int)
 
 
+# What copies of one tweet differ in: retweet marks and @handles ("RT @user:", a quote retweet's
+# '"@user: …"', a reply's "@user"), links (each copy gets its own t.co link; truncated ones end in
+# "http:/…"), apostrophes ("don't", "don’t", "dont"), punctuation, quotes and emoji.
+HANDLE = re.compile(r"(?:\brt\s*:?\s*)?@\w+")
+URL = re.compile(r"\bhttps?:\S*|\bwww\.\S+")
+APOSTROPHE = re.compile(r"['\u2018\u2019`]")
+NOT_A_WORD = re.compile(r"[\W_]+")
+
+
 def normalize_text(text: str) -> str:
-    """The form in which two texts count as the same: lower case, no retweet prefixes, single spaces."""
-    text = re.sub(r"\brt\s+@\w+:?", " ", text.lower())
-    return " ".join(text.split())
+    """The form in which two texts count as the same: their words, lower-cased and single-spaced.
+
+    HTML entities are decoded (twice: the Davidson corpus holds `&amp;#9773;`), then handles, retweet
+    marks, links, apostrophes, punctuation and emoji dropped, so that a retweet, a quote retweet and
+    the tweet itself are one text.
+    """
+    lowered = " ".join(html.unescape(html.unescape(text)).lower().split())
+    words = URL.sub(" ", HANDLE.sub(" ", lowered))
+    words = NOT_A_WORD.sub(" ", APOSTROPHE.sub("", words))
+    # A tweet of nothing but handles, links or emoji has no words left: it stays its own text, or all
+    # such tweets would become one group, held in one split.
+    return " ".join(words.split()) or lowered
+
+
+def _training_pool(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The data that train (and any held-out split not given) comes from: the train split, or else
+    every split that is not validation or test."""
+    if set(frames) - set(SPLITS):
+        logger.info("Ignoring splits %s", sorted(set(frames) - set(SPLITS)))
+    rest = [f for s, f in frames.items() if s not in HELD_OUT]
+    if not rest:
+        raise UserError(f"The data has only {' and '.join(frames)} splits: give training data too.")
+    return frames["train"] if "train" in frames else pd.concat(rest, ignore_index=True)
+
+
+def _without_held_out_texts(train: pd.DataFrame, given: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, int]:
+    """`train` less its rows whose text is in a given held-out split, and how many rows that was.
+
+    A given test split is a benchmark: a score on part of it compares with no published score on it,
+    so the leak is closed from train's side, and a given validation split is treated the same way.
+    """
+    texts = train["text"].map(normalize_text)
+    leaked = pd.Series(False, index=train.index)
+    for split in ("test", "validation"):
+        if split in given:
+            repeats = texts.isin(set(given[split]["text"].map(normalize_text))) & ~leaked
+            if repeats.any():
+                logger.warning(
+                    "Dropped %d of %d training rows whose text is also in the given %s data.",
+                    int(repeats.sum()),
+                    len(train),
+                    split,
+                )
+            leaked |= repeats
+    return train[~leaked].reset_index(drop=True), int(leaked.sum())
+
+
+def _validation_also_in_test(given: dict[str, pd.DataFrame]) -> int:
+    """How many rows of a given validation split repeat a text of the given test split.
+
+    Both stay whole: each may be a split that others report on, and cutting either would make it
+    another split. The overlap leaks only through which checkpoint validation picks, so it is counted
+    and warned about instead.
+    """
+    if len(given) < len(HELD_OUT):
+        return 0
+    test_texts = set(given["test"]["text"].map(normalize_text))
+    shared = int(given["validation"]["text"].map(normalize_text).isin(test_texts).sum())
+    if shared:
+        logger.warning(
+            "%d of %d validation rows repeat a text of the given test data; both are kept whole.",
+            shared,
+            len(given["validation"]),
+        )
+    return shared
 
 
 def _split(
-    frames: dict[str, pd.DataFrame], validation_size: float, test_size: float, seed: int
-) -> tuple[dict[str, pd.DataFrame], int, dict[str, int]]:
-    """Carve the missing held-out splits out of train, stratified, with duplicate groups kept together;
-    keep the given ones, shuffled, less texts also in train (and validation, less texts also in test).
-    Also return the duplicate count within train and the rows dropped from each held-out split."""
-    held_out = ("validation", "test")
-    if set(frames) - set(SPLITS):
-        logger.info("Ignoring splits %s", sorted(set(frames) - set(SPLITS)))
-    rest = [f for s, f in frames.items() if s not in held_out]
-    if not rest:
-        raise UserError(f"The data has only {' and '.join(frames)} splits: give training data too.")
-    train = frames["train"] if "train" in frames else pd.concat(rest, ignore_index=True)
+    train: pd.DataFrame,
+    given: dict[str, pd.DataFrame],
+    validation_size: float,
+    test_size: float,
+    seed: int,
+) -> tuple[dict[str, pd.DataFrame], int]:
+    """Carve the held-out splits not `given` out of `train`, stratified, with duplicate groups kept
+    together; keep the given ones whole, shuffled. Also return the duplicate count within `train`."""
     groups = train["text"].map(normalize_text)
     num_duplicates = int(groups.duplicated().sum())
     # One row per distinct text; a group takes the label of its first occurrence for stratification.
     first = train.assign(group=groups).drop_duplicates("group")
     keys, labels = first["group"].to_numpy(), first["label"].to_numpy()
 
-    out: dict[str, pd.DataFrame] = {}
-    dropped = dict.fromkeys(held_out, 0)
+    out = {s: f.sample(frac=1.0, random_state=seed).reset_index(drop=True) for s, f in given.items()}
     remaining = 1.0
     for split, size in (("test", test_size), ("validation", validation_size)):
-        if split not in frames:
+        if split not in given:
             keys, held, labels, _ = _stratified(keys, labels, size / remaining, seed)
             out[split] = _rows(train, groups, held, seed)
             remaining -= size
     out["train"] = _rows(train, groups, keys, seed)
-    # A text seen in training (or, for validation, in test) would be scored as if it were new: the
-    # held-out side loses it. Test is checked first, so a given test split stays as given as it can.
-    seen = set(keys)
-    for split in ("test", "validation"):
-        frame = frames[split].sample(frac=1.0, random_state=seed) if split in frames else out[split]
-        leaked = frame["text"].map(normalize_text).isin(seen)
-        dropped[split] = int(leaked.sum())
-        if dropped[split]:
-            logger.warning(
-                "Dropped %d of %d %s texts that also occur in %s.",
-                dropped[split],
-                len(leaked),
-                split,
-                "train" if split == "test" else "train or test",
-            )
-        out[split] = frame[~leaked].reset_index(drop=True)
-        seen |= set(out[split]["text"].map(normalize_text))
-    return {s: out[s] for s in SPLITS}, num_duplicates, dropped
+    return {s: out[s] for s in SPLITS}, num_duplicates
 
 
 def _stratified(keys: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> list[np.ndarray]:
@@ -382,6 +442,40 @@ def _stratified(keys: np.ndarray, labels: np.ndarray, fraction: float, seed: int
 def _rows(table: pd.DataFrame, groups: pd.Series, keys: np.ndarray, seed: int) -> pd.DataFrame:
     chosen = table[groups.isin(set(keys))]
     return chosen.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def in_class_order(splits: Splits, class_names: list[str] | None, model: str) -> Splits:
+    """`splits` with its labels renumbered into `class_names`, the class order of `model`'s trained head.
+
+    A trained head answers in its own order: a student's KL and CE terms, and the test set's per-class
+    F1, are only right when the data's label i is the model's class i. Data whose classes have no names
+    (bare class numbers) cannot be matched to a model's named classes, and classes that differ cannot
+    be matched at all: both are refused, naming the two orders. `class_names` None (a model with generic
+    LABEL_i names) leaves the data as it is.
+    """
+    ours = splits.label_names
+    if class_names is None or ours == class_names:
+        return splits
+    if sorted(ours) != sorted(class_names):
+        unnamed = all(name.isdigit() for name in ours)
+        raise UserError(
+            f"The data's classes, in label order, are {ours}, but {model} was trained on {class_names}"
+            + (
+                ": the data's labels are bare class numbers, so they cannot be matched to those names. "
+                "Pass --class_names with the data's names in label order."
+                if unnamed
+                else ": use the data the model was trained on, or the same class names."
+            )
+        )
+    to_model = {i: class_names.index(name) for i, name in enumerate(ours)}
+    logger.info("Labels renumbered from the data's class order %s into %s's %s", ours, model, class_names)
+    data = splits.data.map(
+        lambda batch: {"label": [to_model[label] for label in batch["label"]]},
+        batched=True,
+        desc="Renumbering labels",
+    )
+    test_hash = split_hash(data["test"].select_columns(["text", "label"]).to_pandas())
+    return replace(splits, data=data, label_names=list(class_names), test_hash=test_hash)
 
 
 def split_hash(frame: pd.DataFrame) -> str:
@@ -404,8 +498,15 @@ def tokenize(data: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: 
 
 
 class PaddingCollator(DataCollatorWithPadding):
-    """`DataCollatorWithPadding` that leaves out the `length` column: the sampler reads it, the model
-    does not take it."""
+    """`DataCollatorWithPadding` that leaves out the `length` column (the sampler reads it, the model
+    does not take it), and stacks columns of matrices per example (cached teacher states) through
+    NumPy, where the tokenizer's padding would build their tensor from Python lists, four times slower."""
 
     def __call__(self, features: list[dict]) -> dict:
-        return super().__call__([{k: v for k, v in f.items() if k != LENGTH} for f in features])
+        first = features[0]
+        stacked = [k for k, v in first.items() if isinstance(v, list) and v and isinstance(v[0], list)]
+        skip = {LENGTH, *stacked}
+        batch = super().__call__([{k: v for k, v in f.items() if k not in skip} for f in features])
+        for key in stacked:
+            batch[key] = torch.from_numpy(np.asarray([f[key] for f in features], dtype=np.float32))
+        return batch

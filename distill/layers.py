@@ -64,6 +64,34 @@ def parse_layers(spec: str | Sequence[int], num_teacher_layers: int) -> list[int
     return layers
 
 
+def parse_targets(spec: str | None, student_layers: Sequence[int], num_teacher_layers: int) -> list[int]:
+    """The teacher layer (1-based) each student layer learns the [CLS] state of, for layer matching:
+    by default the layer it was copied from; else a comma list with one teacher layer per student
+    layer, such as PKD-skip's 2,4,6,8,10,12 for a top-K student."""
+    if spec is None or not spec.strip():
+        return list(student_layers)
+    n, want = num_teacher_layers, len(student_layers)
+    parts = [p.strip() for p in spec.split(",")]
+    if not all(p.isdigit() for p in parts):
+        raise UserError(
+            f"--pkd_targets {spec!r} is not a list of teacher layers: give {want} layer numbers "
+            f"within 1..{n}, separated by commas, such as {','.join(map(str, student_layers))}."
+        )
+    targets = [int(p) for p in parts]
+    if len(targets) != want:
+        raise UserError(
+            f"--pkd_targets {spec!r} names {len(targets)} teacher layer(s) for a student of {want} "
+            f"layers: give one per student layer."
+        )
+    out_of_range = [x for x in targets if not 1 <= x <= n]
+    if out_of_range:
+        raise UserError(
+            f"--pkd_targets {spec!r} names layer(s) {_show(out_of_range)}, but the teacher's layers are "
+            f"numbered 1..{n} (1 is nearest the input)."
+        )
+    return targets
+
+
 def layers_name(spec: str | Sequence[int]) -> str:
     """A short name for a layer choice, for folder names and tables: `even`, or `2-5-11` for a list."""
     if isinstance(spec, str) and spec.strip().lower() in NAMED_STRATEGIES:

@@ -96,6 +96,21 @@ def hidden_cosine_loss(
     return per_example.sum() / step_size(per_example, num_items_in_batch)
 
 
+def layer_matching_loss(
+    student_cls: torch.Tensor,
+    teacher_cls: torch.Tensor,
+    num_items_in_batch: torch.Tensor | int | None = None,
+) -> torch.Tensor:
+    """Patient KD (Sun et al., 2019): the MSE between L2-normalised [CLS] (first-token) states of
+    matched student and teacher layers, `(batch, layers, hidden)` each. Per example the mean over its
+    layers and hidden units (PKD's `F.mse_loss` over one batch), averaged over the optimizer step's
+    examples."""
+    student = F.normalize(student_cls.float(), dim=-1)
+    teacher = F.normalize(teacher_cls.float(), dim=-1)
+    per_example = (student - teacher).pow(2).mean(dim=(-2, -1))
+    return per_example.sum() / step_size(per_example, num_items_in_batch)
+
+
 def class_weights(labels: Sequence[int], num_classes: int, spec: str) -> list[float] | None:
     """Per-class CE weights from the training labels: `none`, `balanced` (n / (K · n_k), as
     scikit-learn computes them), or an explicit comma list such as `4,1,1`."""

@@ -71,12 +71,12 @@ def load_trained_classifier(name_or_path: str, advice: str) -> PreTrainedModel:
     return model
 
 
-def _train_a_teacher(name_or_path: str) -> str:
-    """The advice for a --teacher that cannot teach: the command that makes one in its place."""
-    output_dir = name_or_path if looks_like_path(name_or_path) else "DIR"
+def _train_a_teacher() -> str:
+    """The advice for a --teacher that cannot teach: the command that makes one, into a fresh folder
+    (never the given one, which may be the pretrained encoder's own)."""
     return (
         "Fine-tune a teacher first (python scripts/train_teacher.py --model_name_or_path BASE_ENCODER "
-        f"--output_dir {output_dir}) and pass its folder with --teacher."
+        "--output_dir NEW_DIR) and pass NEW_DIR with --teacher."
     )
 
 
@@ -97,7 +97,7 @@ def load_teacher_config(name_or_path: str, default: str | None = None) -> Pretra
     except (OSError, ValueError) as err:
         raise UserError(
             f"Cannot load the teacher {name_or_path!r}: {_unknown_model(name_or_path, err)} "
-            + _train_a_teacher(name_or_path)
+            + _train_a_teacher()
         ) from err
 
 
@@ -115,12 +115,14 @@ def looks_like_path(name: str) -> bool:
 def load_teacher(
     name_or_path: str, label_names: Sequence[str], non_toxic_label: str | None = None
 ) -> PreTrainedModel:
-    """A fine-tuned classifier whose head was trained, and whose classes match the data's; its config
-    names the non-toxic class (`non_toxic_label`, else the one the teacher recorded, else inferred)."""
-    model = load_trained_classifier(name_or_path, _train_a_teacher(name_or_path))
+    """A fine-tuned classifier whose head was trained, for data with classes `label_names` (in the
+    teacher's order when it names its classes: `distill.data.in_class_order`). Its config names the
+    classes, and the non-toxic one (`non_toxic_label`, else the one the teacher recorded, else inferred)."""
+    model = load_trained_classifier(name_or_path, _train_a_teacher())
     check_teacher_classes(name_or_path, model.config, label_names)
-    if all(name.isdigit() for name in label_names) and not _generic(model_label_names(model)):
-        label_names = model_label_names(model)  # the data has only class numbers; the teacher knows names
+    named = trained_class_names(model.config)
+    if named is not None and named != list(label_names):
+        raise ValueError(f"labels {list(label_names)} are not in the teacher's class order {named}")
     non_toxic = find_non_toxic_label(label_names, non_toxic_label or recorded_non_toxic_label(model.config))
     model.config.update(label_config(label_names, non_toxic))
     return model

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from datasets import Dataset, DatasetDict
 from transformers import (
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     Trainer,
@@ -21,20 +22,21 @@ from transformers import (
 from transformers.trainer_utils import PredictionOutput
 
 from distill.args import DEFAULT_TEACHER, DataArguments
-from distill.data import LENGTH, PaddingCollator, Splits, load_splits, tokenize
+from distill.data import LENGTH, PaddingCollator, Splits, in_class_order, load_splits, tokenize
 from distill.errors import UserError
-from distill.layers import parse_layers
+from distill.layers import parse_layers, parse_targets
 from distill.metrics import confusion, make_compute_metrics
 from distill.models import (
+    check_teacher_classes,
     count_parameters,
     load_teacher,
     load_teacher_config,
     load_tokenizer,
-    model_label_names,
     trained_class_names,
 )
 from distill.precision import precision_name
 from distill.results import RESULTS_FILE, write_results
+from distill.resume import LogAtCheckpoints, RunClock, whole_run_metrics
 from distill.teacher_cache import with_teacher_logits
 
 logger = logging.getLogger(__name__)
@@ -59,23 +61,31 @@ class StudentSetup:
     tokenizer: PreTrainedTokenizerBase
     teacher: PreTrainedModel
     layers: list[int]  # 1-based teacher layers
+    pkd_targets: list[int]  # the teacher layer each student layer matches (layer matching), 1-based
 
 
-def prepare_student_run(teacher: str, layers: str, data_args: DataArguments) -> StudentSetup:
-    """Load and check data, teacher and layer choice before anything is written; the layer choice
-    first, from the teacher's config alone, before the data and the weights load."""
+def prepare_student_run(
+    teacher: str, layers: str, data_args: DataArguments, pkd_targets: str | None = None
+) -> StudentSetup:
+    """Load and check data, teacher, layer choice and layer-matching targets before anything is
+    written; the layers first, from the teacher's config alone, before the data and the weights load."""
     config = load_teacher_config(teacher, DEFAULT_TEACHER)
     chosen = parse_layers(layers, int(config.num_hidden_layers))
-    # String labels are encoded in the teacher's class order, which its head and soft labels follow.
-    options = data_args.split_options()
-    options["class_names"] = options["class_names"] or trained_class_names(config)
-    splits = load_splits(**options)
+    targets = parse_targets(pkd_targets, chosen, int(config.num_hidden_layers))
+    splits = splits_for_teacher(teacher, config, data_args.split_options())
     model = load_teacher(teacher, splits.label_names, data_args.non_toxic_label)
-    splits = dataclasses.replace(splits, label_names=model_label_names(model))
     tokenizer = load_tokenizer(teacher, data_args.max_length)
     return StudentSetup(
-        splits, tokenize(splits.data, tokenizer, data_args.max_length), tokenizer, model, chosen
+        splits, tokenize(splits.data, tokenizer, data_args.max_length), tokenizer, model, chosen, targets
     )
+
+
+def splits_for_teacher(teacher: str, config: PretrainedConfig, split_options: dict[str, Any]) -> Splits:
+    """The data (`distill.data.load_splits` options) with its labels in the teacher's class order,
+    which its head and soft labels answer in; refused when the classes differ."""
+    splits = load_splits(**split_options)
+    check_teacher_classes(teacher, config, splits.label_names)
+    return in_class_order(splits, trained_class_names(config), f"the teacher {teacher!r}")
 
 
 def attach_teacher_logits(
@@ -84,8 +94,10 @@ def attach_teacher_logits(
     training_args: TrainingArguments,
     max_length: int,
     cache_dir: str | None = None,
+    states: bool = False,
 ) -> None:
-    """Give the training split the teacher's cached logits (computed by the main process first).
+    """Give the training split the teacher's cached logits, and with `states` the [CLS] states of the
+    layers the student matches (computed by the main process first).
 
     The cache lives in the teacher's folder by default, so every student of one teacher shares it.
     """
@@ -101,6 +113,7 @@ def attach_teacher_logits(
             cache_dir,
             batch_size=training_args.per_device_eval_batch_size,
             precision=precision_name(training_args.mixed_precision),
+            layers=setup.pkd_targets if states else None,
         )
 
 
@@ -124,7 +137,14 @@ def train_and_evaluate(
     validation metric; the test split is touched only here, once, after that choice.
     """
     num_parameters, trainable_parameters = count_parameters(trainer.model)  # type: ignore[arg-type]
+    clock = RunClock()
+    trainer.add_callback(clock)
+    trainer.add_callback(LogAtCheckpoints())
     train_output = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    # After a resume the Trainer's figures cover only this attempt; results.json holds the whole run's.
+    train_metrics = whole_run_metrics(
+        train_output.metrics, trainer.state.log_history, clock, trainer.state.global_step
+    )
     eval_metrics = trainer.evaluate()
     prediction = predict_in_order(trainer, test_dataset, metric_key_prefix="test")
     assert prediction.label_ids is not None
@@ -132,7 +152,7 @@ def train_and_evaluate(
         prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
     )
     return {
-        **train_output.metrics,
+        **train_metrics,
         **eval_metrics,
         **(prediction.metrics or {}),
         "test_confusion_matrix": confusion(
@@ -226,6 +246,20 @@ def save_run(output_dir: str, results: dict, training_args: TrainingArguments) -
     return path
 
 
+def closing_line(what: str, results: dict, saved_to: Path) -> str:
+    """A finished run in one line: its test scores, then what ran (precision, training examples,
+    epochs, wall time of training over every attempt), then where it went."""
+    minutes = float(results.get("train_runtime") or 0) / 60
+    attempts = int(results.get("train_attempts") or 1)
+    return (
+        f"{what}: test accuracy {results['test_accuracy']:.4f}, test macro-F1 {results['test_macro_f1']:.4f}; "
+        f"{results['precision']}, {results['split_sizes']['train']:,} training examples × "
+        f"{float(results.get('epoch') or 0):g} epoch(s), {minutes:.1f} min of training"
+        + (f" over {attempts} attempts" if attempts > 1 else "")
+        + f"; saved to {saved_to}"
+    )
+
+
 def run_record(
     *,
     method: str,
@@ -263,5 +297,6 @@ def split_facts(splits: Splits) -> dict:
         "test_split_hash": splits.test_hash,
         "num_duplicates": splits.num_duplicates,
         "held_out_duplicates_dropped": splits.held_out_duplicates,
+        "validation_also_in_test": splits.validation_also_in_test,
         "split_sizes": {name: len(split) for name, split in splits.data.items()},
     }

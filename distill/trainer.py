@@ -18,8 +18,9 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, Trainer
 
-from distill.losses import classification_loss, distillation_loss, hidden_cosine_loss
-from distill.teacher_cache import COLUMN
+from distill.layers import num_layers
+from distill.losses import classification_loss, distillation_loss, hidden_cosine_loss, layer_matching_loss
+from distill.teacher_cache import COLUMN, STATES
 
 
 class ClassificationLoss:
@@ -51,14 +52,16 @@ class ClassificationLoss:
 
 class DistillationTrainer(Trainer):
     """Train a student on `alpha · KL(teacher ‖ student)·T² + (1 - alpha) · CE(student, labels)`,
-    plus `cosine_weight` times a cosine loss between last hidden states when it is above 0.
+    plus `cosine_weight` times a cosine loss between last hidden states, and `pkd_weight` times layer
+    matching (Patient KD: student layer i's [CLS] state against teacher layer `pkd_targets[i]`'s),
+    each when its weight is above 0.
 
     Everything else (loops, evaluation, checkpoints, logging, distributed training, mixed
     precision) is the Trainer's own. The teacher lives on the trainer, not in the model, so it is
     never saved, optimised or wrapped for data parallelism; it runs under the same autocast as the
-    student. When the training data has a `teacher_logits` column (see `distill.teacher_cache`),
-    those logits are used and the teacher does not run; the cosine term still runs the teacher,
-    since it needs hidden states that are too large to cache.
+    student. When the training data has a `teacher_logits` column (and for layer matching a
+    `teacher_cls` column; see `distill.teacher_cache`), those are used and the teacher does not run.
+    The cosine term still runs the teacher: it compares every token's state, too large to cache.
     """
 
     # compute_loss divides by the examples of the whole optimizer step (num_items_in_batch).
@@ -71,6 +74,8 @@ class DistillationTrainer(Trainer):
         alpha: float = 0.5,
         temperature: float = 2.0,
         cosine_weight: float = 0.0,
+        pkd_weight: float = 0.0,
+        pkd_targets: Sequence[int] | None = None,
         class_weights: Sequence[float] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -79,6 +84,10 @@ class DistillationTrainer(Trainer):
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
+        student_layers = num_layers(self.model)  # type: ignore[arg-type]
+        if pkd_weight > 0 and (pkd_targets is None or len(pkd_targets) != student_layers):
+            raise ValueError(f"pkd_targets must name one teacher layer per student layer ({student_layers})")
+        self.pkd_weight, self.pkd_targets = pkd_weight, list(pkd_targets or [])
         student_dtype = next(self.model.parameters()).dtype  # type: ignore[union-attr]
         self.teacher = teacher.to(self.args.device, student_dtype).eval()  # type: ignore[arg-type]
         self.teacher.requires_grad_(False)
@@ -89,7 +98,7 @@ class DistillationTrainer(Trainer):
             else None
         )
         self._loss_sums: dict[str, torch.Tensor] = {}
-        self._parts_logged_at = 0  # global step of the last log of the loss parts
+        self._parts_since = 0  # the global step before the first step the sums hold
 
     def compute_loss(
         self,
@@ -99,21 +108,21 @@ class DistillationTrainer(Trainer):
         num_items_in_batch: torch.Tensor | int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         labels = inputs["labels"]
-        features = {k: v for k, v in inputs.items() if k not in ("labels", COLUMN)}
+        features = {k: v for k, v in inputs.items() if k not in ("labels", COLUMN, STATES)}
         if not model.training:
             outputs = model(**features)
             loss = classification_loss(outputs.logits, labels, num_items_in_batch=num_items_in_batch)
             loss = loss * self._process_scale(num_items_in_batch)
             return (loss, outputs) if return_outputs else loss
 
-        cached = inputs.get(COLUMN)
-        want_hidden = self.cosine_weight > 0
-        outputs = model(**features, output_hidden_states=want_hidden)
-        if cached is not None and not want_hidden:
+        cached, cached_states = inputs.get(COLUMN), inputs.get(STATES)
+        want_hidden, want_states = self.cosine_weight > 0, self.pkd_weight > 0
+        outputs = model(**features, output_hidden_states=want_hidden or want_states)
+        if cached is not None and not want_hidden and (cached_states is not None or not want_states):
             teacher_logits = cached
-        else:  # no cache, or the cosine term needs the teacher's hidden states
+        else:  # no cache, or a term needs hidden states that are not cached
             with torch.no_grad(), self.accelerator.autocast():
-                teacher_outputs = self.teacher(**features, output_hidden_states=want_hidden)
+                teacher_outputs = self.teacher(**features, output_hidden_states=want_hidden or want_states)
             teacher_logits = teacher_outputs.logits
 
         loss, parts = distillation_loss(
@@ -135,6 +144,17 @@ class DistillationTrainer(Trainer):
             )
             loss = loss + self.cosine_weight * cosine
             parts["cosine"] = cosine.detach()
+        if want_states:
+            # hidden_states[0] is the embeddings: student layer i's output is hidden_states[i], 1-based.
+            student_cls = torch.stack([h[:, 0] for h in outputs.hidden_states[1:]], dim=1)
+            teacher_cls = (
+                cached_states
+                if cached_states is not None
+                else torch.stack([teacher_outputs.hidden_states[t][:, 0] for t in self.pkd_targets], dim=1)
+            )
+            pkd = layer_matching_loss(student_cls, teacher_cls, num_items_in_batch)
+            loss = loss + self.pkd_weight * pkd
+            parts["pkd"] = pkd.detach()
         scale = self._process_scale(num_items_in_batch)
         self._accumulate({name: value * scale for name, value in parts.items()})
         loss = loss * scale
@@ -150,19 +170,22 @@ class DistillationTrainer(Trainer):
     def _set_signature_columns_if_needed(self) -> None:
         # Keep the cached teacher logits when the Trainer drops columns the model does not take.
         super()._set_signature_columns_if_needed()
-        if self._signature_columns is not None and COLUMN not in self._signature_columns:
-            self._signature_columns.append(COLUMN)
+        if self._signature_columns is not None:
+            self._signature_columns += [c for c in (COLUMN, STATES) if c not in self._signature_columns]
 
     def _accumulate(self, parts: dict[str, torch.Tensor]) -> None:
-        # Sum on the device; the only host sync is at logging time.
+        # Sum on the device; the only host sync is at logging time. The sums count from the step they
+        # started at, not from the last log: a resumed run starts them at its checkpoint's step.
+        if not self._loss_sums:
+            self._parts_since = self.state.global_step
         for name, value in parts.items():
             self._loss_sums[name] = self._loss_sums.get(name, 0) + value
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        steps = self.state.global_step - self._parts_logged_at
+        steps = self.state.global_step - self._parts_since
         if "loss" in logs and self._loss_sums and steps > 0:
             # Each micro-batch's part is already its share of the step's mean: sum, then mean over steps.
             for name, total in self._loss_sums.items():
                 logs[f"loss_{name}"] = round(float(total) / steps, 4)
-            self._loss_sums, self._parts_logged_at = {}, self.state.global_step
+            self._loss_sums = {}
         super().log(logs, start_time)

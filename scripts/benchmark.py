@@ -30,6 +30,7 @@ from distill import cli
 from distill.args import DEFAULT_DATASET, DEFAULT_TEACHER
 from distill.benchmark import (
     INFERENCE_BATCH_SIZES,
+    LAYER_MATCHING,
     PREVIOUS_DEFAULT,
     TRAINING_VARIANTS,
     course_recipe_training,
@@ -39,13 +40,13 @@ from distill.benchmark import (
     project_training,
     save_student,
 )
-from distill.data import load_splits
 from distill.errors import UserError
 from distill.layers import parse_layers
-from distill.models import check_teacher_classes, load_teacher_config
+from distill.models import load_teacher_config
 from distill.precision import cpu_has_bf16, runs_fast
 from distill.report import markdown_table
 from distill.results import atomic_write
+from distill.runner import splits_for_teacher
 
 
 @dataclass
@@ -72,8 +73,7 @@ def main() -> None:
     # Every check before the first measurement process starts: a mistake is one line, not a worker's traceback.
     teacher_config = load_teacher_config(args.teacher, DEFAULT_TEACHER)
     layers = parse_layers(args.layers, int(teacher_config.num_hidden_layers))
-    splits = load_splits(args.dataset)
-    check_teacher_classes(args.teacher, teacher_config, splits.label_names)
+    splits = splits_for_teacher(args.teacher, teacher_config, {"dataset": args.dataset})
     train = splits.data["train"]
     if len(train) < inference_texts_needed(args.inference_repeats):
         raise UserError(
@@ -96,7 +96,7 @@ def main() -> None:
     recipe = in_fresh_process(course_recipe_training, args.teacher, layers, texts, labels, batch)
     results["training"]["course recipe"] = recipe
     training_rows = [_training_row("course recipe", recipe, recipe)]
-    for variant in [*TRAINING_VARIANTS, PREVIOUS_DEFAULT]:
+    for variant in [*TRAINING_VARIANTS, LAYER_MATCHING, PREVIOUS_DEFAULT]:
         if variant.bf16 and not runs_fast("bf16"):
             training_rows.append(
                 {"variant": variant.name, "samples/s": "not run: no GPU or CPU here runs bf16 fast"}

@@ -2,10 +2,12 @@
 
     python scripts/compare.py --runs outputs --output_dir outputs/report
 
-Every folder under --runs (one or more folders) with a results.json is a run; runs are grouped by
-method and summarised over seeds (mean ± std, n). When they mix weighted and unweighted
-cross-entropy (--class_weights), each method's two kinds are reported apart. Runs tested on a
-different test split than the teacher's are refused.
+Every folder under --runs (one or more folders) with a results.json is a run. Runs that trained
+alike (the same method and every setting that changes training: class weights, precision, learning
+rate, alpha, temperature, loss weights, teacher, data, length of training, ...; not the seed) form
+one row, summarised over their seeds (mean ± std, n). A row's name adds to its method the settings
+that tell it from the method's other rows ("Even Layer · bf16", "Even Layer · α 0.9", "LoRA (even) ·
+lr 0.002"). Runs tested on a different test split than the teacher's are refused.
 """
 
 import sys

@@ -24,6 +24,7 @@ from distill.losses import class_weights
 from distill.runner import (
     attach_teacher_logits,
     check_output_dir,
+    closing_line,
     prepare_student_run,
     run_record,
     save_run,
@@ -44,18 +45,26 @@ def main() -> None:
     check_output_dir(training_args)
     seed_run(training_args)
 
-    setup = prepare_student_run(kd_args.teacher, kd_args.layers, data_args)
+    setup = prepare_student_run(kd_args.teacher, kd_args.layers, data_args, kd_args.pkd_targets)
+    matching = kd_args.pkd_weight > 0
     if kd_args.no_teacher_cache or kd_args.cosine_weight > 0:
         why = "--no_teacher_cache" if kd_args.no_teacher_cache else "the cosine term needs its hidden states"
         logger.info("Running the teacher on every batch (%s)", why)
     else:
         attach_teacher_logits(
-            setup, kd_args.teacher, training_args, data_args.max_length, kd_args.teacher_cache_dir
+            setup, kd_args.teacher, training_args, data_args.max_length, kd_args.teacher_cache_dir, matching
         )
     student = make_student(setup.teacher, setup.layers)
     labels = setup.data["train"]["labels"]
     weights = class_weights(labels, len(setup.splits.label_names), training_args.class_weights)
     logger.info("Student: %d layers, copies of teacher layers %s", len(setup.layers), setup.layers)
+    if matching:
+        logger.info(
+            "Layer matching (β %g): student layers 1..%d learn the [CLS] states of teacher layers %s",
+            kd_args.pkd_weight,
+            len(setup.layers),
+            setup.pkd_targets,
+        )
 
     trainer = DistillationTrainer(
         model=student,
@@ -63,6 +72,8 @@ def main() -> None:
         alpha=kd_args.alpha,
         temperature=kd_args.temperature,
         cosine_weight=kd_args.cosine_weight,
+        pkd_weight=kd_args.pkd_weight,
+        pkd_targets=setup.pkd_targets,
         class_weights=weights,
         args=training_args,
         **trainer_inputs(setup.data, setup.tokenizer, setup.splits.label_names),
@@ -80,14 +91,10 @@ def main() -> None:
             dataset=data_args.source,
             class_weights=weights,
         )
+        # The targets as parsed (the flag's default is "the layers copied"), null when matching is off.
+        record["pkd_targets"] = setup.pkd_targets if matching else None
         path = save_run(training_args.output_dir, {**record, **metrics}, training_args)
-        logger.info(
-            "Student %s: test accuracy %.4f, test macro-F1 %.4f; saved to %s",
-            kd_args.layers,
-            metrics["test_accuracy"],
-            metrics["test_macro_f1"],
-            path.parent,
-        )
+        logger.info(closing_line(f"Student {kd_args.layers}", {**record, **metrics}, path.parent))
 
 
 if __name__ == "__main__":

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 from distill import cli
 from distill.args import DataArguments
-from distill.data import load_splits
+from distill.data import in_class_order, load_splits
 from distill.errors import UserError
 from distill.metrics import classification_metrics
-from distill.models import load_tokenizer, load_trained_classifier
+from distill.models import load_tokenizer, load_trained_classifier, trained_class_names
 from distill.predict import predict_logits
 from distill.quantize import QUANTIZATIONS, quantize_int8
 from distill.results import read_results
@@ -71,14 +71,17 @@ def main() -> None:
     if args.dataset:  # it replaces whichever way the run was given its training data
         moved["train_file" if data_args.train_file else "dataset"] = args.dataset
     data_args = dataclasses.replace(data_args, **{k: v for k, v in moved.items() if v})
-    splits = load_splits(**data_args.split_options())
+    model = load_trained_classifier(args.run, "Evaluate a finished run.")
+    # The split as the run saw it: its labels in the model's class order (a student's is its teacher's).
+    splits = in_class_order(
+        load_splits(**data_args.split_options()), trained_class_names(model.config), args.run
+    )
     if splits.test_hash != record.get("test_split_hash"):
         raise UserError(
             f"The split rebuilt from {data_args.source} is not the one {args.run} was tested on (hash "
             f"{splits.test_hash}, recorded {record.get('test_split_hash')}): pass the run's data with --dataset."
         )
     tokenizer = load_tokenizer(args.run)
-    model = load_trained_classifier(args.run, "Evaluate a finished run.")
     if args.quantize:
         model = quantize_int8(model, tokenizer.model_input_names)
     data = splits.data[args.split]

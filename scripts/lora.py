@@ -4,8 +4,10 @@
 
 The student starts exactly where a distilled student does (the same teacher layers, the same
 code); only its LoRA adapters and classification head train, with the stock Trainer on hard labels,
-or with the DistillationTrainer under --kd. The merged model is saved at the root of --output_dir
-(default outputs/lora-<layers>) so it loads like any other run; the adapter alone goes to adapter/.
+or with the DistillationTrainer under --kd. Without --learning_rate it trains at 2e-3, LoRA's own
+rate chosen on validation (README, Results), not the Trainer's 5e-5. The merged model is saved at
+the root of --output_dir (default outputs/lora-<layers>) so it loads like any other run; the adapter
+alone goes to adapter/.
 """
 
 import sys
@@ -22,7 +24,7 @@ import os
 from transformers import Trainer
 
 from distill import cli
-from distill.args import DataArguments, LoraArguments, RunArguments
+from distill.args import DataArguments, LoraArguments, LoraRunArguments
 from distill.layers import layers_name
 from distill.lora import add_lora, merge
 from distill.losses import class_weights
@@ -30,6 +32,7 @@ from distill.models import count_parameters
 from distill.runner import (
     attach_teacher_logits,
     check_output_dir,
+    closing_line,
     prepare_student_run,
     run_record,
     save_run,
@@ -42,9 +45,13 @@ from distill.trainer import ClassificationLoss, DistillationTrainer
 
 logger = logging.getLogger("distill.lora")
 
+# LoraRunArguments: the Trainer's flags with LoRA's own default --learning_rate (2e-3, chosen on
+# validation in README Results), used when the command line gives none.
+ARGUMENTS = (LoraArguments, DataArguments, LoraRunArguments)
+
 
 def main() -> None:
-    lora_args, data_args, training_args = cli.parse_args((LoraArguments, DataArguments, RunArguments))
+    lora_args, data_args, training_args = cli.parse_args(ARGUMENTS)
     cli.setup_logging(training_args)
     method = "lora+kd" if lora_args.kd else "lora"
     name = layers_name(lora_args.layers)
@@ -107,14 +114,7 @@ def main() -> None:
         # LoRA trains adapters + head; what a user deploys is the merged model.
         metrics["num_parameters"] = count_parameters(merged)[0]
         path = save_run(out, {**record, **metrics}, training_args)
-        logger.info(
-            "%s %s: test accuracy %.4f, test macro-F1 %.4f; saved to %s",
-            method,
-            lora_args.layers,
-            metrics["test_accuracy"],
-            metrics["test_macro_f1"],
-            path.parent,
-        )
+        logger.info(closing_line(f"{method} {lora_args.layers}", {**record, **metrics}, path.parent))
 
 
 if __name__ == "__main__":

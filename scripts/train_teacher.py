@@ -26,6 +26,7 @@ from distill.losses import class_weights
 from distill.models import load_base_model, load_tokenizer
 from distill.runner import (
     check_output_dir,
+    closing_line,
     run_record,
     save_run,
     seed_run,
@@ -72,12 +73,7 @@ def main() -> None:
             class_weights=weights,
         )
         path = save_run(training_args.output_dir, {**record, **metrics}, training_args)
-        logger.info(
-            "Teacher: test accuracy %.4f, test macro-F1 %.4f; saved to %s",
-            metrics["test_accuracy"],
-            metrics["test_macro_f1"],
-            path.parent,
-        )
+        logger.info(closing_line("Teacher", {**record, **metrics}, path.parent))
 
 
 if __name__ == "__main__":

@@ -55,13 +55,21 @@ def teacher_dir(tmp_path_factory, tokenizer) -> Path:  # type: ignore[no-untyped
 
 
 def toxic_rows(n: int = 60) -> pd.DataFrame:
-    """Small three-class data with every class present, shaped like the Davidson corpus."""
+    """Small three-class data with every class present, shaped like the Davidson corpus: integer classes,
+    named by the annotators' vote columns."""
     words = {
         0: "you people are vermin and should go",
         1: "this is damn stupid lol",
         2: "lovely weather at the beach",
     }
-    rows = [{"tweet": f"{words[i % 3]} number {i}", "class": i % 3} for i in range(n)]
+    rows = [
+        {
+            "tweet": f"{words[i % 3]} number {i}",
+            "class": i % 3,
+            **{name: 3 * (i % 3 == c) for c, name in enumerate(LABELS)},
+        }
+        for i in range(n)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -76,7 +84,7 @@ def csv_data(tmp_path) -> Path:  # type: ignore[no-untyped-def]
 def jsonl_data(tmp_path) -> Path:  # type: ignore[no-untyped-def]
     """text/label columns with string labels, as a user's own JSONL file would have."""
     path = tmp_path / "data.jsonl"
-    frame = toxic_rows().rename(columns={"tweet": "text", "class": "label"})
+    frame = toxic_rows()[["tweet", "class"]].rename(columns={"tweet": "text", "class": "label"})
     frame["label"] = frame["label"].map(dict(enumerate(LABELS)))
     frame.to_json(path, orient="records", lines=True)
     return path

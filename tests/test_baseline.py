@@ -24,7 +24,7 @@ def test_baseline_script_row_appears_in_the_report(csv_data, tmp_path, teacher_d
     out = tmp_path / "runs"
     run_script("baseline", "--dataset", csv_data, "--output_dir", out / "baseline-tfidf")
     results = json.loads((out / "baseline-tfidf" / "results.json").read_text())
-    assert results["method"] == "baseline" and "test_f1_0" in results
+    assert results["method"] == "baseline" and "test_f1_hate_speech" in results
     run_script(
         "train_teacher",
         "--model_name_or_path",

@@ -40,6 +40,7 @@ def test_benchmark_measures_each_source_and_each_model(teacher_dir, tmp_path):
     variants = {"course recipe", "+ dynamic padding", "+ length grouping", "+ cached teacher logits"}
     assert variants <= results["training"].keys()
     assert ("+ bf16" in results["training"]) == runs_fast("bf16")
+    assert ("+ bf16, with layer matching" in results["training"]) == runs_fast("bf16")
     assert all(r["samples_per_second"] > 0 and r["peak_rss_mib"] > 0 for r in results["training"].values())
     assert results["training"]["+ cached teacher logits"]["cache_seconds"] > 0
     models = {
@@ -106,7 +107,7 @@ def test_benchmark_refuses_a_teacher_of_other_classes_before_any_worker(
     assert exit_info.value.code == 2
     err = capfd.readouterr().err
     assert err.startswith("error: The teacher") and err.count("\n") == 1, err  # no progress bar, no traceback
-    assert "predicts 2 classes, but the dataset has 3 (0, 1, 2)" in err
+    assert "predicts 2 classes, but the dataset has 3 (hate_speech, offensive_language, neither)" in err
 
 
 def test_benchmark_refuses_data_too_small_to_time_inference(teacher_dir, csv_data, capfd):

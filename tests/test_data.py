@@ -7,10 +7,17 @@ from distill.data import PaddingCollator, load_splits, normalize_text, tokenize
 from distill.errors import UserError
 
 
-def test_csv_with_davidson_columns(csv_data):
+def test_csv_with_davidson_columns(csv_data, tmp_path):
     splits = load_splits(str(csv_data), validation_size=0.2, test_size=0.2)
     assert {k: len(v) for k, v in splits.data.items()} == {"train": 36, "validation": 12, "test": 12}
-    assert splits.label_names == ["0", "1", "2"]  # integer labels without names stay numbered
+    assert splits.label_names == LABELS  # named by the annotators' vote columns
+    unnamed = tmp_path / "unnamed.csv"
+    toxic_rows()[["tweet", "class"]].to_csv(unnamed, index=False)
+    assert load_splits(str(unnamed)).label_names == [
+        "0",
+        "1",
+        "2",
+    ]  # integer labels without names stay numbered
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "parquet"])
@@ -71,6 +78,54 @@ def test_duplicates_and_retweets_never_cross_splits(tmp_path):
     assert not seen["validation"] & seen["test"]
     assert splits.num_duplicates == 80
     assert sum(len(s) for s in splits.data.values()) == 120
+
+
+# Spellings of one tweet seen in the Davidson corpus: a retweet and a quote retweet of it, each with
+# its own shortened URL, entities for quotes and emoji, and trailing emoji.
+TWINS = [
+    (
+        "RT @TreLeKidd: Yo bitch is Gucci Mane RT @JabariTheGreat : My bitch a stoner &#128175;&#128175; http://t.co/4UVjjbeqDD",
+        '"@TreLeKidd: Yo bitch is Gucci Mane RT @JabariTheGreat : My bitch a stoner &#128175;&#128175; http://t.co/lt9LIJjpg9"&#128514;&#128514;',
+    ),
+    ("&#8220;@someone: I don&#8217;t care &amp; never will!!&#8221;", "RT @other: i dont care & never will"),
+    ("Commie &amp;#9773; Mints https://t.co/x1 #tbt", "commie mints... #TBT www.example.com/page"),
+    ("@bob you are a bitch", "@alice_2 you are a  BITCH ."),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), TWINS)
+def test_retweets_quotes_urls_entities_mentions_and_punctuation_do_not_make_a_new_text(a, b):
+    assert normalize_text(a) == normalize_text(b) != ""
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("@bob", "@alice"),  # nothing but a mention, a URL or emoji: must not all become one text
+        ("http://t.co/abc", "http://t.co/xyz"),
+        ("&#128514;", "&#128514;&#128514;"),
+        ("you are a bitch", "you are a witch"),
+        ("rt this if you agree", "this if you agree"),  # "rt" without a handle is a word
+    ],
+)
+def test_texts_that_differ_in_words_or_are_nothing_but_handles_and_links_stay_apart(a, b):
+    assert normalize_text(a) != normalize_text(b)
+
+
+def test_near_duplicate_tweets_never_cross_splits(tmp_path):
+    rows = [
+        (text.replace("Gucci Mane", f"Gucci Mane {i}").replace("care", f"care {i}"), i % 3)
+        for i in range(30)
+        for pair in TWINS[:2]
+        for text in pair
+    ]
+    path = tmp_path / "twins.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(path, index=False)
+    splits = load_splits(str(path), validation_size=0.2, test_size=0.2)
+    where = {text: name for name, split in splits.data.items() for text in split["text"]}
+    for a, b in zip(rows[::2], rows[1::2], strict=True):
+        assert where[a[0]] == where[b[0]], f"{a[0]!r} in {where[a[0]]}, its twin {b[0]!r} in {where[b[0]]}"
+    assert splits.num_duplicates == 60
 
 
 def test_tokenize_names_labels_and_does_not_pad(csv_data, tokenizer):
@@ -177,21 +232,24 @@ def test_own_split_files_are_used_as_given(tmp_path):
     train, validation, test = own_splits(tmp_path)
     splits = load_splits("ignored", train_file=train, validation_file=validation, test_file=test)
     assert {k: len(v) for k, v in splits.data.items()} == {"train": 60, "validation": 15, "test": 21}
-    assert splits.held_out_duplicates == {"validation": 0, "test": 0}
+    assert splits.held_out_duplicates == {"train": 0, "validation": 0, "test": 0}
     # Every row, shuffled by the split seed, so --max_test_samples takes a random subset of a sorted file.
     assert sorted(splits.data["test"]["text"]) == sorted(pd.read_parquet(test)["tweet"])
     assert splits.data["test"]["text"] != pd.read_parquet(test)["tweet"].tolist()
 
 
-def test_validation_texts_also_in_test_are_dropped_from_validation(tmp_path):
+def test_given_validation_and_test_files_that_share_texts_are_both_kept_whole(tmp_path, caplog):
     train, validation, test = own_splits(tmp_path)
     copies = pd.read_parquet(test).iloc[:5]
     pd.concat([pd.read_json(validation, lines=True), copies]).to_json(
         validation, orient="records", lines=True
     )
-    splits = load_splits("ignored", train_file=train, validation_file=validation, test_file=test)
-    assert splits.held_out_duplicates == {"validation": 5, "test": 0}
-    assert len(splits.data["validation"]) == 15 and len(splits.data["test"]) == 21
+    with caplog.at_level("WARNING"):
+        splits = load_splits("ignored", train_file=train, validation_file=validation, test_file=test)
+    assert splits.held_out_duplicates == {"train": 0, "validation": 0, "test": 0}
+    assert splits.validation_also_in_test == 5
+    assert len(splits.data["validation"]) == 20 and len(splits.data["test"]) == 21
+    assert "5 of 20 validation rows" in caplog.text
 
 
 def test_labels_of_different_kinds_across_files_are_refused(tmp_path):
@@ -203,28 +261,43 @@ def test_labels_of_different_kinds_across_files_are_refused(tmp_path):
         load_splits("ignored", train_file=train, validation_file=validation)
 
 
-def test_a_given_split_left_empty_by_duplicates_is_named(tmp_path):
-    train, validation, _ = own_splits(tmp_path)
-    pd.read_csv(train).iloc[:10].to_json(validation, orient="records", lines=True)
-    with pytest.raises(
-        UserError, match=r"All 10 rows of the validation data \(.*validation\.jsonl\) also occur"
-    ):
-        load_splits("ignored", train_file=train, validation_file=validation)
+def test_training_data_left_empty_by_the_held_out_files_is_named(tmp_path):
+    train, validation, test = own_splits(tmp_path)
+    pd.concat([pd.read_csv(train).iloc[:30], pd.read_json(validation, lines=True)]).to_json(
+        validation, orient="records", lines=True
+    )
+    pd.concat([pd.read_csv(train).iloc[30:], pd.read_parquet(test)]).to_parquet(test)
+    with pytest.raises(UserError, match=r"All 60 rows of the training data \(.*train\.csv\) also occur"):
+        load_splits("ignored", train_file=train, validation_file=validation, test_file=test)
 
 
-def test_held_out_texts_also_in_train_are_dropped_and_counted(tmp_path):
+def test_given_held_out_files_stay_whole_and_train_loses_their_texts(tmp_path):
     train, validation, test = own_splits(tmp_path, leaked=4)
+    pd.concat([pd.read_json(validation, lines=True), pd.read_csv(train).iloc[10:13]]).to_json(
+        validation, orient="records", lines=True
+    )
     splits = load_splits("ignored", train_file=train, validation_file=validation, test_file=test)
-    assert {k: len(v) for k, v in splits.data.items()} == {"train": 60, "validation": 15, "test": 17}
-    assert splits.held_out_duplicates == {"validation": 0, "test": 4}
-    train_texts = {normalize_text(t) for t in splits.data["train"]["text"]}
-    assert not train_texts & {normalize_text(t) for t in splits.data["test"]["text"]}
+    # A given test file is a benchmark: its score compares with others' only on every one of its rows.
+    assert {k: len(v) for k, v in splits.data.items()} == {"train": 53, "validation": 18, "test": 21}
+    assert sorted(splits.data["test"]["text"]) == sorted(pd.read_parquet(test)["tweet"])
+    assert splits.held_out_duplicates == {"train": 7, "validation": 0, "test": 0}
+    seen = {name: {normalize_text(t) for t in split["text"]} for name, split in splits.data.items()}
+    assert not seen["train"] & seen["test"] and not seen["train"] & seen["validation"]
 
 
 def test_a_missing_split_is_carved_out_of_train(tmp_path):
     train, _, test = own_splits(tmp_path)
     splits = load_splits("ignored", train_file=train, test_file=test, validation_size=0.25)
     assert {k: len(v) for k, v in splits.data.items()} == {"train": 45, "validation": 15, "test": 21}
+
+
+def test_a_split_carved_out_of_train_holds_no_text_of_a_given_test_file(tmp_path):
+    train, _, test = own_splits(tmp_path, leaked=4)
+    splits = load_splits("ignored", train_file=train, test_file=test, validation_size=0.25)
+    # The 4 training rows that the test file repeats are dropped before validation is carved out.
+    assert {k: len(v) for k, v in splits.data.items()} == {"train": 42, "validation": 14, "test": 21}
+    seen = {name: {normalize_text(t) for t in split["text"]} for name, split in splits.data.items()}
+    assert not seen["validation"] & seen["test"] and not seen["train"] & seen["test"]
 
 
 def test_a_split_file_that_does_not_exist(tmp_path):

@@ -5,7 +5,7 @@ from torch import nn
 from transformers import DistilBertConfig, DistilBertForSequenceClassification, MPNetConfig
 
 from distill.errors import UserError
-from distill.layers import find_layer_list, layers_name, parse_layers, to_zero_based
+from distill.layers import find_layer_list, layers_name, parse_layers, parse_targets, to_zero_based
 
 
 @pytest.mark.parametrize(
@@ -71,3 +71,23 @@ def test_find_layer_list_refuses_models_without_one_layer_stack():
     model = nn.Sequential(nn.Linear(2, 2))
     with pytest.raises(UserError, match="Cannot find the encoder layers"):
         find_layer_list(model, expected=12)
+
+
+def test_layer_matching_targets_default_to_the_layers_copied():
+    assert parse_targets(None, [2, 4, 6, 8, 10, 12], 12) == [2, 4, 6, 8, 10, 12]
+    assert parse_targets(" 2, 4,6,8,10,12", [1, 2, 3, 4, 5, 6], 12) == [2, 4, 6, 8, 10, 12]  # PKD-skip
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("2,4,6", "names 3 teacher layer(s) for a student of 6 layers"),
+        ("0,2,4,6,8,10", "names layer(s) 0"),
+        ("2,4,6,8,10,13", "names layer(s) 13"),
+        ("even", "is not a list of teacher layers"),
+        ("2,4,,6,8,10", "is not a list of teacher layers"),
+    ],
+)
+def test_bad_layer_matching_targets_are_one_line_errors(spec, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        parse_targets(spec, [1, 2, 3, 4, 5, 6], 12)

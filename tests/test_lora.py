@@ -1,11 +1,13 @@
 import json
+import runpy
 
 import pytest
 import torch
-from conftest import TINY_RUN, run_script, tiny_config
+from conftest import ROOT, TINY_RUN, run_script, tiny_config
 from test_scripts import assert_student_is_teacher_layers
 from transformers import BertForSequenceClassification, MPNetConfig, MPNetForSequenceClassification
 
+from distill import cli
 from distill.errors import UserError
 from distill.lora import add_lora, default_target_modules, merge
 from distill.students import make_student
@@ -45,6 +47,22 @@ def test_unknown_target_modules_are_a_user_error():
             dropout=0.0,
             target_modules=["nope"],
         )
+
+
+@pytest.mark.parametrize(("flags", "rate"), [([], 2e-3), (["--learning_rate", "5e-5"], 5e-5)])
+def test_lora_trains_at_its_own_rate_unless_one_is_given(flags, rate):
+    # What scripts/lora.py parses: LoRA's default is the rate chosen on validation, not the Trainer's 5e-5.
+    arguments = runpy.run_path(str(ROOT / "scripts" / "lora.py"))["ARGUMENTS"]
+    *_, training_args = cli.parse_args(arguments, ["--output_dir", "unused", *flags])
+    assert training_args.learning_rate == rate
+
+
+def test_lora_help_says_where_its_default_rate_comes_from(capsys):
+    with pytest.raises(SystemExit):
+        run_script("lora", "--help")
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "LoRA's own: the rate chosen on validation for LoRA in README Results" in help_text
+    assert "(default: 0.002)" in help_text
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ from distill.losses import (
     classification_loss,
     distillation_loss,
     hidden_cosine_loss,
+    layer_matching_loss,
     soft_target_loss,
 )
 
@@ -128,3 +129,14 @@ def test_label_smoothing_mixes_in_the_uniform_target():
     smoothed = classification_loss(STUDENT, LABELS, label_smoothing=eps).item()
     uniform = -sum(sum(math.log(p) for p in softmax(row, 1.0)) / 3 for row in STUDENT.tolist()) / len(STUDENT)
     assert smoothed == pytest.approx((1 - eps) * hand_ce() + eps * uniform, rel=1e-5)
+
+
+def test_layer_matching_loss_is_the_mse_of_normalised_cls_states():
+    student = torch.tensor([[[3.0, 4.0], [1.0, 0.0]], [[0.0, 2.0], [0.0, 5.0]]])  # 2 examples, 2 layers
+    teacher = torch.tensor([[[4.0, 3.0], [0.0, 1.0]], [[0.0, 1.0], [0.0, 7.0]]])
+    # Normalised: example 1, layer 1: (0.6, 0.8) vs (0.8, 0.6), squared error (0.04 + 0.04) / 2 = 0.04;
+    # layer 2: (1, 0) vs (0, 1): (1 + 1) / 2 = 1. Example 2: the same directions, 0. Mean over the
+    # layers: 0.52 and 0; over the examples: 0.26, and over a step of 4 examples (accumulation) 0.13.
+    assert layer_matching_loss(student, teacher).item() == pytest.approx(0.26)
+    assert layer_matching_loss(student, teacher, num_items_in_batch=4).item() == pytest.approx(0.13)
+    assert layer_matching_loss(teacher * 3, teacher).item() == pytest.approx(0.0, abs=1e-7)

@@ -58,15 +58,16 @@ def log_tail(path: Path) -> str:
 
 def distill_command(teacher: Path, data: Path, out: Path, max_steps: int) -> list[str]:
     # Checkpoints every 2 steps, 6 steps per epoch: a kill lands mid-epoch and the run crosses an epoch,
-    # so resuming must restore the data order, optimizer, scheduler and RNG. --log_level info makes the
-    # Trainer say from which step it resumed.
+    # so resuming must restore the data order, optimizer, scheduler and RNG. Logs every 3 steps: the
+    # steps between a log and a checkpoint must still count in the resumed run's training loss.
+    # --log_level info makes the Trainer say from which step it resumed.
     return [
         sys.executable, str(ROOT / "scripts" / "distill.py"), "--teacher", str(teacher), "--dataset", str(data),
         "--layers", "even", "--output_dir", str(out), "--max_steps", str(max_steps), "--seed", "3",
         "--learning_rate", "1e-3", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "8",
         "--max_train_samples", "24", "--max_eval_samples", "8", "--max_test_samples", "8",
         "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps", "--save_steps", "2",
-        "--logging_steps", "1", "--report_to", "none", "--disable_tqdm", "true", "--log_level", "info",
+        "--logging_steps", "3", "--report_to", "none", "--disable_tqdm", "true", "--log_level", "info",
     ]  # fmt: skip
 
 
@@ -141,6 +142,9 @@ def test_a_killed_distill_run_resumes_to_the_same_model(teacher_dir, csv_data, t
     else:
         pytest.fail("every run finished before it could be killed")
     assert not (interrupted / "results.json").exists()  # an unfinished run, as a crash leaves it
+    # Read now: the resumed run may rotate this checkpoint away.
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    first_attempt = state["stateful_callbacks"].get("RunClock", {}).get("attributes", {})
 
     reference = tmp_path / "uninterrupted"
     logs = {name: tmp_path / f"{name}.log" for name in ("resumed", "uninterrupted")}
@@ -166,11 +170,21 @@ def test_a_killed_distill_run_resumes_to_the_same_model(teacher_dir, csv_data, t
         assert resumed[key] == pytest.approx(uninterrupted[key], abs=1e-5), key
     assert resumed["test_split_hash"] == uninterrupted["test_split_hash"]
 
-    def losses(results: dict[str, Any]) -> dict[int, float]:
-        return {entry["step"]: entry["loss"] for entry in results["log_history"] if "loss" in entry}
+    # What was logged and recorded is the whole run's: the loss and its parts at every log, and the
+    # training loss over every step (the Trainer's own covers only the steps after the resume).
+    def logged(results: dict[str, Any]) -> dict[int, dict[str, float]]:
+        parts = ("loss", "loss_kl", "loss_ce")
+        return {e["step"]: {k: e[k] for k in parts} for e in results["log_history"] if "loss" in e}
 
-    assert losses(resumed).keys() == set(range(1, max_steps + 1))
-    assert losses(resumed) == pytest.approx(losses(uninterrupted), abs=1e-5)
+    assert logged(resumed).keys() == logged(uninterrupted).keys()
+    assert max(logged(resumed)) == max_steps
+    for at_step, entry in logged(resumed).items():
+        assert entry == pytest.approx(logged(uninterrupted)[at_step], abs=1e-4), at_step
+    assert resumed["train_loss"] == pytest.approx(uninterrupted["train_loss"], abs=1e-6)
+    # The time of both attempts: the first attempt's, saved with the checkpoint, plus the second's.
+    assert first_attempt["attempts"] == 1
+    assert (resumed["train_attempts"], uninterrupted["train_attempts"]) == (2, 1)
+    assert resumed["train_runtime"] > first_attempt["seconds"] > 0
 
 
 # --- scripts/experiment.py: what a re-run after a crash does with each run folder ---------------------------
@@ -300,6 +314,9 @@ def variants(text: str, n: int) -> list[str]:
         f"  {text.replace(' ', '   ')}\t\n",
         f"rt @a: RT @b_2: {text.title()}",  # a retweet of a retweet
         f"RT @someone {text}",  # no colon after the handle
+        f'"@quoted: {text}" &#128514;',  # a quote retweet, with an emoji as an HTML entity
+        f"&#8220;@user_{n}: {text.capitalize()}!&#8221; http://t.co/x{n}",  # curly quotes and a link
+        f"@reply {text} &amp; https://t.co/y{n}",  # a reply, an escaped ampersand, another link
     ][:n]
 
 
@@ -314,8 +331,8 @@ def assert_no_text_in_two_splits(splits: Any) -> None:
 def test_duplicate_groups_of_every_size_stay_in_one_split(tmp_path, split_seed):
     rows = []
     for i in range(90):
-        # Groups of 1 to 6 spellings; every 7th group's copies disagree on the label, as annotators do.
-        for j, text in enumerate(variants(f"message number {i} about the game", 1 + i % 6)):
+        # Groups of 1 to 9 spellings; every 7th group's copies disagree on the label, as annotators do.
+        for j, text in enumerate(variants(f"message number {i} about the game", 1 + i % 9)):
             rows.append((text, (i + (j if i % 7 == 0 else 0)) % 3))
     path = tmp_path / "variants.csv"
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(path, index=False)
@@ -342,7 +359,10 @@ def test_results_json_records_the_duplicates(teacher_dir, tmp_path):
     data = tmp_path / "duplicates.csv"
     pd.DataFrame(rows, columns=["tweet", "class"]).to_csv(data, index=False)
     out = tmp_path / "student"
-    run_script("distill", "--teacher", teacher_dir, "--dataset", data, "--output_dir", out, *TINY_RUN)
+    run_script(
+        "distill", "--teacher", teacher_dir, "--dataset", data, "--class_names", *LABELS, "--output_dir", out,
+        *TINY_RUN,
+    )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     assert results["num_duplicates"] == 60
     assert results["split_sizes"] == {"train": 24, "validation": 8, "test": 8}  # TINY_RUN's subsamples

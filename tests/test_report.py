@@ -42,7 +42,29 @@ def fake_run(
     lr=5e-5,
     eval_f1=0.6,
     precision="fp32",
+    arguments=None,
+    training=None,
 ):
+    """A results.json recording the settings a real run records; `arguments` and `training` add to
+    or override them."""
+    student = method not in ("teacher", "baseline")
+    recorded = {
+        "layers": layers_spec,
+        "max_length": 64,
+        "max_train_samples": None,
+        **({"teacher": "outputs/teacher", "alpha": 0.5, "temperature": 2.0} if student else {}),
+        **(arguments or {}),
+    }
+    trainer = {
+        "learning_rate": lr,
+        "class_weights": "none" if class_weights is None else "balanced",
+        "num_train_epochs": 1.0,
+        "max_steps": -1,
+        "per_device_train_batch_size": 16,
+        "gradient_accumulation_steps": 1,
+        "output_dir": str(root / name),
+        **(training or {}),
+    }
     write_results(
         root / name,
         {
@@ -53,7 +75,8 @@ def fake_run(
             "test_split_hash": split,
             "class_weights": class_weights,
             "label_names": LABELS,
-            "arguments": {"layers": layers_spec, "training": {"learning_rate": lr}},
+            "world_size": 1,
+            "arguments": {**recorded, "training": trainer},
             "train_loss": 0.5 + seed / 10,
             "eval_loss": 0.4,
             "eval_accuracy": 0.8,
@@ -158,7 +181,9 @@ def test_weighted_and_unweighted_runs_are_reported_apart_across_several_roots(tm
         fake_run(weighted, f"teacher-{seed}", "teacher", None, seed, f1, class_weights=[5.0, 0.4, 2.0])
         fake_run(weighted, f"even-{seed}", "distill", "even", seed, f1 - 0.02, class_weights=[5.0, 0.4, 2.0])
         fake_run(unweighted, f"teacher-{seed}", "teacher", None, seed, f1 - 0.1)
-        fake_run(unweighted, f"even-{seed}", "distill", "even", seed, f1 - 0.12)
+        # Distilled from the unweighted teacher: a difference that goes with the weighting, not named apart.
+        teacher = {"teacher": str(unweighted / "teacher-1")}
+        fake_run(unweighted, f"even-{seed}", "distill", "even", seed, f1 - 0.12, arguments=teacher)
     fake_run(weighted, "baseline-tfidf", "baseline", None, 42, 0.72)
 
     report = build_report([weighted, unweighted])
@@ -185,6 +210,10 @@ def test_class_weight_section_pairs_seeds_and_shows_the_rarest_class(tmp_path):
     for seed in (1, 2):  # seed 3 has no unweighted twin, so it is left out of the change
         fake_run(unweighted, f"teacher-{seed}", "teacher", None, seed, 0.60 - seed / 100)
     fake_run(weighted, "odd", "distill", "odd", 1, 0.7, class_weights=weights)  # weighted only: no rows
+    # Odd students at another alpha, with and without weights: a pair of their own, named by the alpha.
+    alpha = {"alpha": 0.9}
+    fake_run(weighted, "odd-0.9", "distill", "odd", 1, 0.7, class_weights=weights, arguments=alpha)
+    fake_run(unweighted, "odd-0.9", "distill", "odd", 1, 0.6, arguments={**alpha, "teacher": "unweighted"})
     fake_run(weighted, "baseline-tfidf", "baseline", None, 42, 0.72)
 
     section = build_report([weighted, unweighted]).markdown.split("## Class weights")[1]
@@ -195,12 +224,16 @@ def test_class_weight_section_pairs_seeds_and_shows_the_rarest_class(tmp_path):
         ["Teacher", "class-weighted", "3"],
         ["Teacher", "unweighted", "2"],
         ["Teacher", "change, same seeds", "2"],
+        ["Odd Layer · α 0.9", "class-weighted", "1"],
+        ["Odd Layer · α 0.9", "unweighted", "1"],
+        ["Odd Layer · α 0.9", "change, same seeds", "1"],
         ["Baseline (reference)", "balanced", "1"],
     ]
     # Changes per seed: 0.70 - 0.59 = 0.11 and 0.74 - 0.58 = 0.16; mean 0.135, sample std 0.0354.
     assert cells[2][4] == "+0.1350 ± 0.0354"
     assert cells[0][4] == "0.7800 ± 0.1058"
-    assert cells[3][4] == "0.7200"
+    assert cells[5][4] == "+0.1000"
+    assert cells[6][4] == "0.7200"
 
     # Runs of one kind only: no such section.
     assert "## Class weights" not in build_report(weighted).markdown
@@ -225,6 +258,107 @@ def test_runs_of_one_method_in_two_precisions_get_a_row_each(runs, tmp_path):
     assert s.loc["Odd Layer · bf16", "test_macro_f1_mean"] == pytest.approx(0.71)
     assert "Odd Layer · fp32" in s.index and "Odd Layer" not in s.index
     assert "Teacher" in s.index  # one precision: the plain name
+
+
+def test_runs_that_differ_only_in_alpha_get_a_row_each(runs, tmp_path):
+    other = tmp_path / "alpha"
+    for seed, f1 in [(1, 0.80), (2, 0.82)]:
+        fake_run(other, f"student-even/seed-{seed}", "distill", "even", seed, f1, arguments={"alpha": 0.9})
+    s = build_report([runs, other]).summary
+    assert s.loc["Even Layer · α 0.5", "n"] == 3  # the fixture's even students, at the default 0.5
+    assert s.loc["Even Layer · α 0.9", "n"] == 2
+    assert s.loc["Even Layer · α 0.9", "test_macro_f1_mean"] == pytest.approx(0.81)
+    assert "Even Layer" not in s.index
+    assert "Odd Layer" in s.index  # one alpha among the odd students: the plain name
+
+
+@pytest.mark.parametrize(
+    ("arguments", "training", "fixture_row", "other_row"),
+    [
+        ({"max_train_samples": 2000}, {}, "max_train_samples all", "max_train_samples 2000"),
+        ({"teacher": "outputs/teacher-2"}, {}, "teacher outputs/teacher", "teacher outputs/teacher-2"),
+        ({"temperature": 4.0}, {}, "T 2", "T 4"),
+        ({"cosine_weight": 0.5}, {}, "cosine_weight 0", "cosine_weight 0.5"),
+        ({"pkd_weight": 1.0, "pkd_targets": "2,4,6,8,10,12"}, {}, "pkd_weight 0", "pkd_weight 1"),
+        ({"max_length": 128}, {}, "max_length 64", "max_length 128"),
+        ({}, {"num_train_epochs": 3.0}, "1 epoch", "3 epochs"),
+        ({}, {"max_steps": 100}, "1 epoch", "100 steps"),  # --max_steps overrides the epochs
+    ],
+)
+def test_runs_that_trained_differently_get_a_row_each(
+    runs, tmp_path, arguments, training, fixture_row, other_row
+):
+    other = tmp_path / "other"
+    for seed in (1, 2):
+        fake_run(other, f"even-{seed}", "distill", "even", seed, 0.9, arguments=arguments, training=training)
+    s = build_report([runs, other]).summary
+    assert s.loc[f"Even Layer · {fixture_row}", "n"] == 3
+    assert s.loc[f"Even Layer · {other_row}", "n"] == 2
+
+
+def test_settings_that_change_no_weight_keep_runs_in_one_row(runs, tmp_path):
+    other = tmp_path / "other"
+    for seed in (4, 5):
+        fake_run(
+            other,
+            f"even-{seed}",
+            "distill",
+            "even",
+            seed,
+            0.9,
+            # Recorded before layer matching existed (no pkd_* fields) counts as without it.
+            arguments={"no_teacher_cache": True, "pkd_weight": 0.0, "pkd_targets": None},
+            # 8 examples × 2 accumulation steps is one update of 16, like the fixture's batches of 16.
+            training={
+                "per_device_train_batch_size": 8,
+                "gradient_accumulation_steps": 2,
+                "per_device_eval_batch_size": 128,
+                "logging_steps": 1,
+                "data_seed": 7,
+            },
+        )
+        # LoRA learns from hard labels: its --alpha and --temperature change nothing without --kd.
+        fake_run(
+            other, f"lora-{seed}", "lora", "even", seed, 0.5, arguments={"alpha": 0.9, "temperature": 5.0}
+        )
+    s = build_report([runs, other]).summary
+    assert s.loc["Even Layer", "n"] == 5 and s.loc["LoRA (even)", "n"] == 5
+    assert s.loc["Even Layer", "seeds"] == [1, 2, 3, 4, 5]
+
+
+def test_layer_matching_targets_count_only_where_it_is_on_and_default_to_the_copied_layers(tmp_path):
+    even = [2, 4, 6, 8, 10, 12]
+    for seed, weight, targets in [
+        (1, 1.0, None),  # the default: the layers the student was copied from
+        (2, 1.0, "2,4,6,8,10,12"),  # the same choice, spelled out
+        (3, 1.0, "1,3,5,7,9,11"),
+        (4, 0.0, "1,3,5,7,9,11"),  # matching off: its targets change nothing
+        (5, 0.0, None),
+    ]:
+        pkd = {"pkd_weight": weight, "pkd_targets": targets}
+        fake_run(tmp_path, f"even-{seed}", "distill", "even", seed, 0.7, layers=even, arguments=pkd)
+    s = build_report(tmp_path).summary
+    assert s.loc["Even Layer · pkd_weight 1 · pkd_targets 2,4,6,8,10,12", "seeds"] == [1, 2]
+    assert s.loc["Even Layer · pkd_weight 1 · pkd_targets 1,3,5,7,9,11", "seeds"] == [3]
+    assert s.loc["Even Layer · pkd_weight 0", "seeds"] == [4, 5]
+
+
+def test_a_row_names_only_the_settings_that_tell_it_apart_and_searches_stay_within_them(runs, tmp_path):
+    other = tmp_path / "other"
+    for seed, eval_f1 in [(1, 0.9), (2, 0.5)]:  # the fixture's rate, 5e-5, scores 0.6 on validation
+        fake_run(other, f"lr-1e-4/even-{seed}", "distill", "even", seed, 0.7, lr=1e-4, eval_f1=eval_f1)
+        fake_run(
+            other, f"alpha-0.9/even-{seed}", "distill", "even", seed, 0.7, lr=1e-4, arguments={"alpha": 0.9}
+        )
+    report = build_report([runs, other])
+    assert [name for name in report.summary.index if name.startswith("Even Layer")] == [
+        "Even Layer · α 0.5 · lr 0.0001",
+        "Even Layer · α 0.5 · lr 5e-05",
+        "Even Layer · α 0.9",  # one rate at this alpha: no rate in its name
+    ]
+    # A rate search compares only runs alike in everything else: not the α 0.9 runs.
+    [search] = rate_searches(report.runs)
+    assert (search.method, sorted(search.runs), search.chosen) == ("Even Layer · α 0.5", [5e-5, 1e-4], 1e-4)
 
 
 def test_a7_shows_the_rate_chosen_on_validation_at_the_search_seed_and_the_equal_rate(runs, tmp_path):

@@ -61,15 +61,19 @@ def test_distill_saves_students_equal_to_the_teacher_layers(spec, teacher_dir, c
     assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
 
 
-def test_distill_on_jsonl_logs_loss_parts_and_opens_in_pipeline(teacher_dir, jsonl_data, tmp_path, recwarn):
+def test_distill_on_jsonl_logs_loss_parts_records_layer_matching_and_opens_in_pipeline(
+    teacher_dir, jsonl_data, tmp_path, recwarn
+):
     out = tmp_path / "student"
     run_script(
         "distill", "--teacher", teacher_dir, "--dataset", jsonl_data, "--class_names", *LABELS,
-        "--layers", "even", "--output_dir", out, "--logging_steps", "1", "--cosine_weight", "0.5", *TINY_RUN,
+        "--layers", "even", "--output_dir", out, "--logging_steps", "1", "--cosine_weight", "0.5",
+        "--pkd_weight", "2", "--pkd_targets", "1,3,5,7,9,12", *TINY_RUN,
     )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     logged = results["log_history"][0]
-    assert {"loss", "loss_kl", "loss_ce", "loss_cosine"} <= logged.keys()
+    assert {"loss", "loss_kl", "loss_ce", "loss_cosine", "loss_pkd"} <= logged.keys()
+    assert results["pkd_targets"] == [1, 3, 5, 7, 9, 12] and results["arguments"]["pkd_weight"] == 2
     # No "pin_memory ... no accelerator" warning on every data loader of a CPU run.
     assert not [w for w in recwarn if "pin_memory" in str(w.message)]
     prediction = pipeline("text-classification", model=str(out))("I hate you")[0]
@@ -126,6 +130,8 @@ def test_teacher_without_a_trained_head(tmp_path, csv_data, capsys, tokenizer):
     tokenizer.save_pretrained(bare)
     err = refused(capsys, tmp_path, "--teacher", bare, "--dataset", csv_data)
     assert "no trained classification head" in err and "scripts/train_teacher.py" in err
+    # The suggested teacher goes to a fresh folder, never into the pretrained encoder's own.
+    assert "--output_dir NEW_DIR" in err and f"--output_dir {bare}" not in err
 
 
 def test_plain_hub_model_as_teacher(tmp_path, csv_data, capsys):
@@ -286,6 +292,31 @@ def test_bad_layers_are_refused_before_the_data_is_read(teacher_dir, tmp_path, c
     assert "names layer(s) 13" in err
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--pkd_targets", "2,4"], "--pkd_targets '2,4' names 2 teacher layer(s) for a student of 6 layers"),
+        (["--pkd_targets", "1,2,3,4,5,13"], "names layer(s) 13"),
+        (["--pkd_weight", "-1"], "--pkd_weight must be 0 or more"),
+    ],
+)
+def test_bad_layer_matching_flags_are_refused_before_the_data_is_read(
+    flags, message, teacher_dir, tmp_path, capsys
+):
+    err = refused(
+        capsys,
+        tmp_path,
+        "--teacher",
+        teacher_dir,
+        "--dataset",
+        tmp_path / "x.csv",
+        "--pkd_weight",
+        "1",
+        *flags,
+    )
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
 def test_a_finished_run_is_refused_before_the_data_is_read(teacher_dir, tmp_path, capsys):
     out = tmp_path / "student"
     out.mkdir()
@@ -310,8 +341,10 @@ def test_own_split_files_give_the_split_sizes(tmp_path, teacher_dir):
                paths["validation"], "--test_file", paths["test"], "--output_dir", out, *TINY_RUN,
                "--max_train_samples", "1000", "--max_eval_samples", "1000", "--max_test_samples", "1000")  # fmt: skip
     results = json.loads((out / "results.json").read_text())
-    assert results["split_sizes"] == {"train": 48, "validation": 12, "test": 22}
-    assert results["held_out_duplicates_dropped"] == {"validation": 0, "test": 1}
+    # The test file is kept whole (a benchmark); train loses the row that the test file repeats.
+    assert results["split_sizes"] == {"train": 47, "validation": 12, "test": 23}
+    assert results["held_out_duplicates_dropped"] == {"train": 1, "validation": 0, "test": 0}
+    assert results["validation_also_in_test"] == 0
     assert results["dataset"] == str(paths["train"])
 
 
@@ -348,3 +381,25 @@ def test_string_labels_are_encoded_in_the_teachers_class_order(teacher_dir, json
     assert json.loads((out / "results.json").read_text())["label_names"] == LABELS
     config = json.loads((out / "config.json").read_text())
     assert [config["id2label"][str(i)] for i in range(3)] == LABELS
+
+
+@pytest.mark.parametrize(
+    ("script", "model_flag", "what"),
+    [
+        ("train_teacher", "--model_name_or_path", "Teacher"),
+        ("distill", "--teacher", "Student even"),
+        ("lora", "--teacher", "lora even"),
+    ],
+)
+def test_a_training_scripts_last_line_says_what_ran(
+    script, model_flag, what, teacher_dir, csv_data, tmp_path, caplog
+):
+    caplog.set_level("INFO", logger="distill")
+    run_script(
+        script, model_flag, teacher_dir, "--dataset", csv_data, "--output_dir", tmp_path / "run", *TINY_RUN
+    )
+    last = [r.getMessage() for r in caplog.records if r.name.startswith("distill.")][-1]
+    # 1 step of batch 4 over 24 examples: a sixth of an epoch, in fp32 (no --bf16 asked for).
+    assert last.startswith(f"{what}: test accuracy ")
+    assert "; fp32, 24 training examples × 0.166667 epoch(s), " in last and "min of training" in last
+    assert last.endswith(f"saved to {tmp_path / 'run'}")

@@ -1,10 +1,13 @@
+import os
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import TINY_RUN, run_script, tiny_config
 from transformers import BertForSequenceClassification
 
 from distill.data import load_splits, tokenize
-from distill.teacher_cache import COLUMN, cache_key, compute_teacher_logits, with_teacher_logits
+from distill.teacher_cache import COLUMN, STATES, cache_key, compute_teacher_outputs, with_teacher_logits
 
 
 @pytest.fixture
@@ -54,18 +57,22 @@ def test_cache_key_changes_with_teacher_split_and_max_length(teacher, train, csv
 
 
 def test_order_follows_the_dataset(teacher, train, tokenizer):
-    full = compute_teacher_logits(teacher, train, tokenizer, batch_size=5)
-    reversed_rows = compute_teacher_logits(
-        teacher, train.select(range(len(train) - 1, -1, -1)), tokenizer, batch_size=5
+    full, states = compute_teacher_outputs(teacher, train, tokenizer, batch_size=5, layers=[2, 12])
+    reversed_rows, reversed_states = compute_teacher_outputs(
+        teacher, train.select(range(len(train) - 1, -1, -1)), tokenizer, batch_size=5, layers=[2, 12]
     )
     assert torch.allclose(full.flip(0), reversed_rows, atol=1e-6)
+    assert states is not None and reversed_states is not None
+    assert torch.allclose(states.flip(0), reversed_states, atol=1e-6)
 
 
 @pytest.mark.slow
-def test_students_trained_with_and_without_cache_end_equal(teacher_dir, csv_data, tmp_path):
+@pytest.mark.parametrize("matching", [[], ["--pkd_weight", "5"]], ids=["logits", "logits and states"])
+def test_students_trained_with_and_without_cache_end_equal(matching, teacher_dir, csv_data, tmp_path):
     from safetensors.torch import load_file
 
     flags = [
+        *matching,
         "--teacher",
         teacher_dir,
         "--dataset",
@@ -82,7 +89,7 @@ def test_students_trained_with_and_without_cache_end_equal(teacher_dir, csv_data
         "distill", *flags, "--output_dir", tmp_path / "cached", "--teacher_cache_dir", tmp_path / "cache"
     )
     run_script("distill", *flags, "--output_dir", tmp_path / "live", "--no_teacher_cache")
-    assert any((tmp_path / "cache").iterdir())
+    assert len(list((tmp_path / "cache").iterdir())) == (2 if matching else 1)
     cached = load_file(tmp_path / "cached" / "model.safetensors")
     live = load_file(tmp_path / "live" / "model.safetensors")
     assert cached.keys() == live.keys()
@@ -103,3 +110,49 @@ def test_logits_are_cached_per_precision(teacher, train, tokenizer, tmp_path):
     full, reduced = torch.tensor(fp32[COLUMN]), torch.tensor(bf16[COLUMN])
     assert not torch.equal(full, reduced)
     torch.testing.assert_close(reduced, full, atol=0.05, rtol=0)
+
+
+def test_two_students_writing_one_cache_at_once_both_finish(teacher, train, tokenizer, tmp_path, monkeypatch):
+    """Two processes of one teacher (two students started together) that compute the same cache: the
+    second finishes its write while the first is between writing and renaming its file. Each writes
+    through a temporary file of its own, so neither finds its file renamed away by the other."""
+    cache = tmp_path / "cache"
+    rename = os.replace
+    interleaved = []
+
+    def replace_after_the_other_writer(src, dst):  # type: ignore[no-untyped-def]
+        if Path(dst).name.startswith("teacher-logits-") and not interleaved:
+            interleaved.append(dst)
+            with_teacher_logits(train, teacher, tokenizer, 16, cache, batch_size=8)  # the other process
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_after_the_other_writer)
+    data = with_teacher_logits(train, teacher, tokenizer, 16, cache, batch_size=8)
+    assert interleaved  # the other write really happened in between
+    assert [p.name for p in cache.iterdir()] == [Path(interleaved[0]).name]  # no temporary file left
+    monkeypatch.setattr(os, "replace", rename)
+    assert with_teacher_logits(train, teacher, tokenizer, 16, cache, batch_size=8)[COLUMN] == data[COLUMN]
+
+
+def test_matched_layers_cls_states_are_cached_under_their_own_key(teacher, train, tokenizer, tmp_path):
+    """Layer i's [CLS] state is hidden_states[i][:, 0], row by row; the layers are part of the key, and the
+    logits stay where a run without layer matching finds them."""
+    assert cache_key(teacher, train, 16, layers=[2, 4]) not in (
+        cache_key(teacher, train, 16),
+        cache_key(teacher, train, 16, layers=[1, 4]),
+    )
+    cache = tmp_path / "cache"
+    data = with_teacher_logits(train, teacher, tokenizer, 16, cache, batch_size=8, layers=[2, 12])
+    row = data[3]
+    with torch.no_grad():
+        hidden = teacher(
+            **{k: torch.tensor([row[k]]) for k in ("input_ids", "token_type_ids", "attention_mask")},
+            output_hidden_states=True,
+        ).hidden_states
+    torch.testing.assert_close(
+        torch.tensor(row[STATES]), torch.stack([hidden[2][0, 0], hidden[12][0, 0]]), atol=1e-5, rtol=0
+    )
+    assert sorted(p.name.split("-")[1] for p in cache.iterdir()) == ["cls", "logits"]
+    logits_only = with_teacher_logits(train, teacher, tokenizer, 16, cache, batch_size=8)
+    assert STATES not in logits_only.column_names and logits_only[COLUMN] == data[COLUMN]
+    assert len(list(cache.iterdir())) == 2  # read, not computed again

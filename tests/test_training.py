@@ -29,8 +29,10 @@ from transformers import (
 )
 
 import distill.precision
+from distill.data import PaddingCollator
 from distill.precision import cpu_has_bf16
 from distill.students import make_student
+from distill.teacher_cache import COLUMN, STATES, with_teacher_logits
 from distill.trainer import ClassificationLoss, DistillationTrainer
 
 pytestmark = pytest.mark.slow
@@ -122,36 +124,58 @@ def tokenized(tokenizer, n: int) -> Dataset:
     return data.map(lambda b: tokenizer(b["text"], truncation=True, max_length=16), remove_columns=["text"])
 
 
-def no_dropout_teacher() -> BertForSequenceClassification:
+def no_dropout_teacher(**extra) -> BertForSequenceClassification:
     torch.manual_seed(0)
     return BertForSequenceClassification(
-        tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, **extra)
     ).eval()
 
 
-def make_trainer(kind: str, tokenizer, tmp_path: Path, class_weights=None, **args) -> Trainer:
-    """A distillation or a plain (teacher/LoRA-style) trainer of a 6-layer student, no dropout."""
-    teacher = no_dropout_teacher()
-    student = make_student(teacher, [2, 4, 6, 8, 10, 12])
+EVEN, TOP = [2, 4, 6, 8, 10, 12], [1, 2, 3, 4, 5, 6]
+
+
+def make_trainer(
+    kind: str,
+    tokenizer,
+    tmp_path: Path,
+    class_weights=None,
+    layers=EVEN,
+    train_dataset=None,
+    pkd_weight=10.0,
+    **args,
+) -> Trainer:
+    """A distillation ("distill", or "pkd": with layer matching to the layers copied) or a plain
+    (teacher/LoRA-style) trainer of a 6-layer student, no dropout."""
+    # Layer matching needs layers that change their input: at the default init (std 0.02) the residual
+    # stream carries a random model's [CLS] state almost unchanged through every layer.
+    teacher = no_dropout_teacher(initializer_range=0.2) if kind == "pkd" else no_dropout_teacher()
+    student = make_student(teacher, layers)
     options = {
         "output_dir": str(tmp_path / "out"), "report_to": "none", "save_strategy": "no",
         "disable_tqdm": True, "use_cpu": True, "seed": 0, **args,
     }  # fmt: skip
     shared = {
         "args": TrainingArguments(**options),
-        "train_dataset": tokenized(tokenizer, 8),
+        "train_dataset": tokenized(tokenizer, 8) if train_dataset is None else train_dataset,
         "eval_dataset": tokenized(tokenizer, 10),
-        "data_collator": DataCollatorWithPadding(tokenizer),
+        "data_collator": PaddingCollator(tokenizer),
     }
-    if kind == "distill":
+    if kind in ("distill", "pkd"):
+        matching = {"pkd_weight": pkd_weight, "pkd_targets": layers} if kind == "pkd" else {}
         return DistillationTrainer(
-            model=student, teacher=teacher, alpha=0.5, temperature=2.0, class_weights=class_weights, **shared
+            model=student,
+            teacher=teacher,
+            alpha=0.5,
+            temperature=2.0,
+            class_weights=class_weights,
+            **matching,
+            **shared,
         )
     loss = ClassificationLoss(student, class_weights, options.get("label_smoothing_factor", 0.0))
     return Trainer(model=student, compute_loss_func=loss, **shared)
 
 
-@pytest.mark.parametrize("kind", ["distill", "plain"])
+@pytest.mark.parametrize("kind", ["distill", "pkd", "plain"])
 @pytest.mark.parametrize("class_weights", [None, WEIGHTS])
 def test_batch_of_8_equals_4_with_accumulation_2(kind, class_weights, tokenizer, tmp_path):
     # Plain SGD without clipping: the update is the gradient itself, so any wrong scale shows.
@@ -205,6 +229,59 @@ def test_two_processes_of_4_equal_one_of_8(script, tokenizer, csv_data, tmp_path
     assert not torch.allclose(one["classifier.weight"], model.classifier.weight)  # it trained
     for key in one:
         torch.testing.assert_close(two[key], one[key], atol=1e-6, rtol=0, msg=key)
+
+
+# -- layer matching (Patient KD): what the term sees, that it trains, and that the cache changes nothing ---
+
+
+def first_logged(trainer: Trainer, key: str) -> float:
+    return next(e[key] for e in trainer.state.log_history if key in e)
+
+
+@pytest.mark.parametrize(("layers", "at_zero"), [(TOP, True), (EVEN, False)])
+def test_layer_matching_starts_at_zero_only_for_a_student_of_the_first_layers(
+    layers, at_zero, tokenizer, tmp_path
+):
+    # Student layers 1..6 copied from teacher layers 1..6 see exactly the teacher's inputs: at learning
+    # rate 0 (and without dropout) their [CLS] states are the teacher's. The even student's layer 1
+    # is teacher layer 2 applied to the embeddings, not to layer 1's output.
+    trainer = make_trainer(
+        "pkd", tokenizer, tmp_path, layers=layers, max_steps=1, learning_rate=0.0, logging_steps=1,
+        per_device_train_batch_size=8,
+    )  # fmt: skip
+    trainer.train()
+    pkd = first_logged(trainer, "loss_pkd")
+    assert pkd == 0.0 if at_zero else pkd > 1e-3
+
+
+def test_layer_matching_moves_the_students_states_toward_the_teachers(tokenizer, tmp_path):
+    # β large enough that the term leads: the states it compares are what the steps change first.
+    trainer = make_trainer(
+        "pkd", tokenizer, tmp_path, pkd_weight=1000.0, max_steps=8, learning_rate=1e-3, logging_steps=1,
+        per_device_train_batch_size=8,
+    )  # fmt: skip
+    trainer.train()
+    pkd = [e["loss_pkd"] for e in trainer.state.log_history if "loss_pkd" in e]
+    assert len(pkd) == 8 and pkd[-1] < 0.5 * pkd[0], pkd
+
+
+def test_cached_teacher_states_give_the_live_teachers_loss(tokenizer, tmp_path):
+    live = make_trainer("pkd", tokenizer, tmp_path)
+    cached_data = with_teacher_logits(
+        tokenized(tokenizer, 8), live.teacher, tokenizer, 16, tmp_path / "cache", layers=EVEN
+    )
+    cached = make_trainer("pkd", tokenizer, tmp_path, train_dataset=cached_data)
+    cached.teacher = None  # with every target cached, the teacher must not run
+    batch = PaddingCollator(tokenizer)(list(cached_data))
+    assert batch[STATES].shape == (8, 6, 32)
+    without_cache = {k: v for k, v in batch.items() if k not in (COLUMN, STATES)}
+    loss = {
+        "live": live.compute_loss(live.model.train(), without_cache),
+        "cached": cached.compute_loss(cached.model.train(), batch),
+    }
+    torch.testing.assert_close(loss["cached"], loss["live"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(cached._loss_sums["pkd"], live._loss_sums["pkd"], atol=1e-5, rtol=0)
+    assert live._loss_sums["pkd"] > 0
 
 
 def test_distillation_trains_the_student_and_leaves_the_teacher_alone(tokenizer, tmp_path):
