@@ -27,6 +27,7 @@ from sklearn.model_selection import train_test_split
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 
 from distill.errors import UserError
+from distill.offline import hub_unreachable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +230,13 @@ def _read_json(path: Path) -> pd.DataFrame:
 def _read_hub(dataset: str) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
     import datasets
 
+    reason = hub_unreachable_reason()
+    if reason is not None:  # at once, instead of after the Hub client's retries
+        raise UserError(
+            f"Cannot load dataset {dataset!r}: it is not a local file, and the Hugging Face Hub cannot be "
+            f"reached ({reason}). Without network access, pass a local .csv, .jsonl, .json or .parquet file "
+            "with --dataset FILE, or your own splits with --train_file (and --validation_file, --test_file)."
+        )
     try:
         loaded = datasets.load_dataset(dataset)
     except Exception as err:  # the Hub client raises many types; all mean "cannot get it"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model
@@ -57,7 +58,11 @@ def add_lora(
         target_modules=list(target_modules) if target_modules else default_target_modules(model),
     )
     try:
-        return get_peft_model(model, config)
+        with warnings.catch_warnings():
+            # peft reads transformers' deprecated `is_gradient_checkpointing` itself on every wrap: a
+            # FutureWarning about its call, not ours, which a newcomer would take for a fault here.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            return get_peft_model(model, config)
     except ValueError as err:  # peft's message names the missing modules
         raise UserError(f"Cannot add LoRA to {type(model).__name__}: {err}") from err
 

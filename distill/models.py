@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,20 @@ from transformers import (
 
 from distill.errors import UserError
 from distill.labels import CONFIG_KEY, find_non_toxic_label, recorded_non_toxic_label
+from distill.offline import hub_unreachable_reason
+
+logger = logging.getLogger(__name__)
+
+# Where transformers writes its table of missing and unexpected weights (its "LOAD REPORT") while
+# loading a checkpoint.
+LOAD_REPORT_LOGGER = "transformers.modeling_utils"
 
 
 def load_tokenizer(name_or_path: str, max_length: int | None = None) -> PreTrainedTokenizerBase:
     """The tokenizer of `name_or_path`; given the run's `max_length`, it also carries that limit into
     the saved tokenizer_config.json, where the app (and `pipeline(..., truncation=True)`) read it:
     served as trained."""
+    _from_hub(name_or_path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as err:
@@ -37,22 +47,66 @@ def load_tokenizer(name_or_path: str, max_length: int | None = None) -> PreTrain
 def load_base_model(
     name_or_path: str, label_names: Sequence[str], non_toxic_label: str | None = None
 ) -> PreTrainedModel:
-    """A pretrained encoder with a new classification head for `label_names`, ready to fine-tune."""
+    """A pretrained encoder with a new classification head for `label_names`, ready to fine-tune.
+
+    transformers reports the new head's weights as MISSING in a table of a dozen lines, which is what
+    fine-tuning expects: that report becomes one line here. Any other loading problem (encoder weights
+    missing, sizes that differ) is reported as transformers writes it."""
+    _from_hub(name_or_path)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            name_or_path, **label_config(label_names), use_safetensors=_safetensors(name_or_path)
-        )
+        with _held_load_report() as report:
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                name_or_path,
+                **label_config(label_names),
+                use_safetensors=_safetensors(name_or_path),
+                output_loading_info=True,
+            )
     except (OSError, ValueError) as err:
         raise UserError(f"Cannot load model {name_or_path!r}: {_unknown_model(name_or_path, err)}") from err
+    head = sorted({key.rsplit(".", 1)[0] for key in info["missing_keys"]})
+    # Only the head is new when every missing weight lies outside the encoder and no size differs.
+    new_head_only = bool(head) and not info["mismatched_keys"]
+    new_head_only &= not any(key.startswith(f"{model.base_model_prefix}.") for key in info["missing_keys"])
+    for record in report:  # everything else transformers said while loading, as it said it
+        if not (new_head_only and "LOAD REPORT" in record.getMessage()):
+            logging.getLogger(record.name).handle(record)
+    if new_head_only:
+        unused = len(info["unexpected_keys"])
+        logger.info(
+            "New classification head (%s): drawn from --seed and trained in this run%s.",
+            ", ".join(head),
+            f"; {unused} checkpoint weights a classifier does not use (its pooler or pretraining heads) "
+            "are left out"
+            if unused
+            else "",
+        )
     if non_toxic_label is not None:
         # Set on the config, not passed above: from_pretrained hands keys the config does not know to the model.
         setattr(model.config, CONFIG_KEY, non_toxic_label)
     return model
 
 
+@contextlib.contextmanager
+def _held_load_report() -> Iterator[list[logging.LogRecord]]:
+    """Hold back what transformers logs about loading a checkpoint; the caller decides what to show."""
+    held: list[logging.LogRecord] = []
+
+    def hold(record: logging.LogRecord) -> bool:
+        held.append(record)
+        return False
+
+    reporter = logging.getLogger(LOAD_REPORT_LOGGER)
+    reporter.addFilter(hold)
+    try:
+        yield held
+    finally:
+        reporter.removeFilter(hold)
+
+
 def load_trained_classifier(name_or_path: str, advice: str) -> PreTrainedModel:
     """A sequence classifier whose head was trained. Local folders load from safetensors only and no
     model code is ever run; errors name the model and end with `advice`."""
+    _from_hub(name_or_path)
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
             name_or_path,
@@ -92,6 +146,7 @@ def load_teacher_config(name_or_path: str, default: str | None = None) -> Pretra
             )
         if looks_like_path(name_or_path):
             raise UserError(f"There is no teacher folder {name_or_path} (--teacher).")
+    _from_hub(name_or_path)
     try:
         return AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
     except (OSError, ValueError) as err:
@@ -176,6 +231,20 @@ def count_parameters(model: PreTrainedModel) -> tuple[int, int]:
     """(all parameters, trainable parameters)."""
     params = list(model.parameters())
     return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+
+
+def _from_hub(name_or_path: str) -> None:
+    """Refuse at once a name that is not a local path when the Hub cannot be reached (distill.offline),
+    instead of after the Hub client's retries."""
+    if Path(name_or_path).expanduser().exists():
+        return
+    reason = hub_unreachable_reason()
+    if reason is not None:
+        raise UserError(
+            f"Cannot load {name_or_path!r}: it is not a local folder, and the Hugging Face Hub cannot be "
+            f"reached ({reason}). Without network access, pass local files: --model_name_or_path DIR for "
+            "the encoder to fine-tune, --teacher DIR for a student's teacher, --dataset FILE for the data."
+        )
 
 
 def _safetensors(name_or_path: str) -> bool | None:
