@@ -1,7 +1,12 @@
 """JSON API on the app's Flask server: POST /api/classify and GET /api/models.
 
 Bad input is answered 4xx with {"error": "..."}, never 500: 400 for a body that is not a JSON object
-(invalid UTF-8 included) or lacks a usable text, 404 for an unknown model, 413 for a body over 1 MB.
+(invalid UTF-8 included) or lacks a usable text, or asks for evidence of too many texts, 404 for an
+unknown model, 413 for a body over 1 MB.
+
+`"explain": true` adds word-level evidence (`evidence`, `evidence_truncated`; see distill.explain) to
+each answer. It costs one more sequence to classify per word the model reads, so a batch asking for
+it is limited to MAX_EXPLAIN_BATCH texts.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from app.registry import ModelRegistry
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH = 256
+# A text's evidence costs up to max_length sequences (one per word read): 8 texts at max_length 64 are
+# 512 sequences, twice a full batch of MAX_BATCH without evidence.
+MAX_EXPLAIN_BATCH = 8
 ENDPOINTS = {"classify": "POST", "models": "GET"}
 
 
@@ -56,6 +64,15 @@ def create_blueprint(registry: ModelRegistry) -> Blueprint:
         if not isinstance(body, dict):
             raise ApiError(400, 'the body must be a JSON object such as {"text": "..."}')
         texts, batch = _texts(body)
+        explain = body.get("explain", False)
+        if not isinstance(explain, bool):
+            raise ApiError(400, "explain must be true or false")
+        if explain and len(texts) > MAX_EXPLAIN_BATCH:
+            raise ApiError(
+                400,
+                f"explain takes at most {MAX_EXPLAIN_BATCH} texts per request, got {len(texts)}; "
+                "split the batch, or leave explain out",
+            )
         model_name = body.get("model")
         if model_name is not None and not isinstance(model_name, str):
             raise ApiError(400, "model must be a string")
@@ -63,7 +80,7 @@ def create_blueprint(registry: ModelRegistry) -> Blueprint:
         if classifier is None:
             raise ApiError(404, f"unknown model {model_name!r}; loaded: {', '.join(registry.names)}")
         started = time.perf_counter()
-        predictions = classifier.classify(texts)
+        predictions = [classifier.explain(text) for text in texts] if explain else classifier.classify(texts)
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         if batch:
             return jsonify(results=predictions, model=classifier.name, latency_ms=latency_ms)

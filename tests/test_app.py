@@ -24,7 +24,7 @@ from dash import dcc, html
 from flask import Flask
 from transformers import AutoTokenizer, BertForSequenceClassification, BertModel, RobertaConfig
 
-from app.api import MAX_BATCH, create_blueprint
+from app.api import MAX_BATCH, MAX_EXPLAIN_BATCH, create_blueprint
 from app.config import AppConfig, parse_args
 from app.inference import Classifier, max_input_length, text_problem
 from app.registry import ModelRegistry, load_registry
@@ -345,7 +345,7 @@ def test_nothing_to_serve_is_refused(tmp_path: Path) -> None:
 
 
 def test_classify_callback_shows_verdict_class_chart_and_time(web: Any) -> None:
-    children = page("/").classify_text(1, None, "I hate you", TEACHER)
+    children = page("/").classify_text(1, None, "I hate you", TEACHER, False)
     alert, details, graph = children
     expected = web.models.get(TEACHER).classify(["I hate you"])[0]
     assert isinstance(alert, dbc.Alert)
@@ -357,6 +357,43 @@ def test_classify_callback_shows_verdict_class_chart_and_time(web: Any) -> None:
     bar = graph.figure.data[0]  # type: ignore[attr-defined]
     assert list(bar.x) == LABELS
     assert sum(bar.y) == pytest.approx(1, abs=1e-6)
+
+
+def test_classify_callback_shades_each_word_by_its_evidence(web: Any) -> None:
+    text = "<b>I</b> hate\n\nyou 😡 &amp; 𝕪𝕠𝕦"
+    alert, _details, why, graph = page("/").classify_text(1, None, text, TEACHER, True)
+    expected = web.models.get(TEACHER).explain(text)
+    assert alert.children.children == ("Toxic" if expected["toxic"] else "Not toxic")
+    assert isinstance(graph, dcc.Graph)
+    box = find(why, "classify-evidence")
+    words = [c for c in box.children if isinstance(c, html.Span)]
+    assert [w.children for w in words] == text.split() == [e["word"] for e in expected["evidence"]]
+    # The text comes back whole, as strings (Dash escapes them): no component made of the <b> tag.
+    assert "".join(c if isinstance(c, str) else c.children for c in box.children) == text
+    for word, item in zip(words, expected["evidence"], strict=True):
+        assert float(word.to_plotly_json()["props"]["data-delta"]) == pytest.approx(item["delta"], abs=1e-5)
+    legend = str(find(why, "classify-evidence-legend").to_plotly_json())
+    assert "pushes toward toxic" in legend and "pushes toward not toxic" in legend
+    assert find(why, "classify-evidence-note") is None
+
+
+def test_evidence_shading_has_the_sign_and_strength_of_delta(web: Any) -> None:
+    shade = page("/").shade
+    toxic, harmless = shade(0.3), shade(-0.3)
+    assert toxic.startswith("rgba(220, 53, 69,") and harmless.startswith("rgba(25, 135, 84,")
+    alpha = [float(shade(d).rsplit(",", 1)[1].rstrip(")")) for d in (0.0, 0.01, 0.1, 0.5, 0.9)]
+    assert alpha[0] == 0 and alpha == sorted(alpha) and alpha[-2] == alpha[-1] == page("/").MAX_ALPHA
+
+
+def test_classify_callback_marks_the_part_of_a_long_text_without_evidence(web: Any) -> None:
+    text = "so " * 200 + "the end"
+    *_, why, _graph = page("/").classify_text(1, None, text, TEACHER, True)
+    box = find(why, "classify-evidence")
+    words = [c for c in box.children if isinstance(c, html.Span) and c.className == "evidence-word"]
+    assert 0 < len(words) <= web.models.get(TEACHER).max_length - 2
+    unread = box.children[-1]
+    assert unread.className == "evidence-unread" and unread.children.endswith("the end")
+    assert "cut off" in find(why, "classify-evidence-note").children
 
 
 @pytest.mark.parametrize(
@@ -423,6 +460,8 @@ def test_about_page_lists_the_models_and_explains_the_app(web: Any) -> None:
     layout = str(page("/about").layout().to_plotly_json())
     for text in (STUDENT, TEACHER, "0.900", "neither", "softmax", "gunicorn", "curl"):
         assert text in layout
+    # The README's screenshots are files the app does not serve: named, not shown as broken images.
+    assert "![" not in layout and "screenshot in the repository: ../docs/app/evidence-toxic.png" in layout
 
 
 def test_every_page_is_registered_and_linked_from_the_navbar(web: Any, client: Any) -> None:
@@ -505,6 +544,81 @@ def test_api_rejects_bad_input_with_400(client: Any, body: Any) -> None:
     answer = post(client, body)
     assert answer.status_code == 400, answer.get_data(as_text=True)
     assert isinstance(answer.get_json()["error"], str)
+
+
+@pytest.fixture(scope="session")
+def sharp(tokenizer) -> Any:  # type: ignore[no-untyped-def]
+    """The API over a tiny model whose answers move with single words (the default initialisation
+    gives every word a delta near 0, which any delta would match), and that model."""
+    model = tiny_model(0, initializer_range=0.5)
+    server = Flask(__name__)
+    server.register_blueprint(create_blueprint(ModelRegistry([Classifier("sharp", model, tokenizer)], {})))
+    return SimpleNamespace(client=server.test_client(), model=model, tokenizer=tokenizer)
+
+
+def p_toxic(model: Any, tokenizer: Any, text: str) -> float:
+    """1 − P(neither), straight from the model."""
+    with torch.inference_mode():
+        logits = model(**tokenizer(text, return_tensors="pt")).logits
+    return 1 - logits.softmax(dim=-1)[0, LABELS.index("neither")].item()
+
+
+def test_api_explain_gives_each_words_change_in_p_toxic(sharp: Any) -> None:
+    text = "you people are vermin, go away"
+    body = post(sharp.client, {"text": text, "explain": True}).get_json()
+    assert set(body) == {
+        "label", "toxic", "scores", "model", "latency_ms", "truncated", "evidence", "evidence_truncated"
+    }  # fmt: skip
+    assert body["evidence_truncated"] is False
+    assert [(e["word"], text[e["start"] : e["end"]]) for e in body["evidence"]] == [
+        (word, word) for word in text.split()
+    ]
+    vermin = next(e for e in body["evidence"] if e["word"] == "vermin,")
+    expected = p_toxic(sharp.model, sharp.tokenizer, text) - p_toxic(
+        sharp.model, sharp.tokenizer, "you people are go away"
+    )
+    assert abs(expected) > 0.05  # the word matters to this model, so a wrong delta shows
+    assert vermin["delta"] == pytest.approx(expected, abs=1e-5)
+    # The verdict and scores are the same as without explain.
+    plain = post(sharp.client, {"text": text}).get_json()
+    assert (plain["label"], plain["scores"]) == (body["label"], body["scores"])
+    assert 1 - body["scores"]["neither"] == pytest.approx(
+        p_toxic(sharp.model, sharp.tokenizer, text), abs=1e-5
+    )
+
+
+def test_api_explains_a_small_batch_and_refuses_a_larger_one(sharp: Any) -> None:
+    texts = ["you people are vermin", "lovely weather", "so annoying lol"]
+    body = post(sharp.client, {"texts": texts, "explain": True}).get_json()
+    for text, result in zip(texts, body["results"], strict=True):
+        assert [e["word"] for e in result["evidence"]] == text.split()
+        assert (
+            result["evidence"] == post(sharp.client, {"text": text, "explain": True}).get_json()["evidence"]
+        )
+    assert post(sharp.client, {"texts": ["x y"] * MAX_EXPLAIN_BATCH, "explain": True}).status_code == 200
+    refused = post(sharp.client, {"texts": ["x y"] * (MAX_EXPLAIN_BATCH + 1), "explain": True})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == (
+        f"explain takes at most {MAX_EXPLAIN_BATCH} texts per request, got {MAX_EXPLAIN_BATCH + 1}; "
+        "split the batch, or leave explain out"
+    )
+    assert "evidence" not in post(sharp.client, {"texts": texts, "explain": False}).get_json()["results"][0]
+
+
+@pytest.mark.parametrize("explain", ["yes", 1, None, [True]])
+def test_api_explain_must_be_a_boolean(sharp: Any, explain: Any) -> None:
+    answer = post(sharp.client, {"text": "hi", "explain": explain})
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "explain must be true or false"
+
+
+def test_api_explains_only_what_the_model_read_of_a_long_text(client: Any) -> None:
+    answer = post(client, {"text": "you are awful " * 7143, "explain": True})  # 100k characters
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["truncated"] is True and body["evidence_truncated"] is True
+    assert 0 < len(body["evidence"]) <= 126  # 128 tokens with [CLS] and [SEP]
+    assert [e["word"] for e in body["evidence"]] == ("you are awful " * 50).split()[: len(body["evidence"])]
 
 
 def test_api_without_json_content_type_still_reads_json(client: Any) -> None:
@@ -702,9 +816,32 @@ def test_browser_classifies_a_comment(web: Any, tmp_path: Path) -> None:
             expected_conditions.text_to_be_present_in_element((By.ID, "classify-details"), f"model {STUDENT}")
         )
         assert driver.find_element(By.ID, "classify-text").get_attribute("value") == "I hate you"
+
+        def shaded_words(d: Any) -> list[str] | None:
+            found = d.find_elements(By.CSS_SELECTOR, "#classify-evidence .evidence-word")
+            return [word.text for word in found] or None
+
+        assert wait.until(shaded_words) == ["I", "hate", "you"]
+        # HTML and emoji come back as typed, one shaded word each (chromedriver types only BMP characters).
+        text = "<b>so</b> stupid ☹ &amp; <script>x</script>"
+        box.clear()
+        box.send_keys(text)
+        box.send_keys(Keys.ENTER)
+        wait.until(lambda d: shaded_words(d) == text.split())
+        evidence = driver.find_element(By.ID, "classify-evidence")
+        assert evidence.text == text
+        assert evidence.find_elements(By.CSS_SELECTOR, "b, script") == []
+        words = evidence.find_elements(By.CSS_SELECTOR, ".evidence-word")
+        assert all(w.get_attribute("title").startswith("P(toxic) ") for w in words)
+        assert "pushes toward toxic" in driver.find_element(By.ID, "classify-evidence-legend").text
         time.sleep(1)  # let the chart finish drawing before the screenshot
         assert driver.save_screenshot(str(tmp_path / "classify.png"))
         assert (tmp_path / "classify.png").stat().st_size > 10_000
+        # Without "Show why", no evidence.
+        driver.find_element(By.CSS_SELECTOR, "label[for='classify-explain']").click()
+        driver.find_element(By.ID, "classify-submit").click()
+        wait.until(lambda d: not d.find_elements(By.ID, "classify-evidence"))
+        assert driver.find_element(By.ID, "classify-verdict").text in {"Toxic", "Not toxic"}
     finally:
         driver.quit()
         http.shutdown()

@@ -388,7 +388,8 @@ for text, model in json.loads(sys.argv[1]):
                    {"id": "classify-text", "property": "n_submit", "value": None}],
         "changedPropIds": ["classify-submit.n_clicks"],
         "state": [{"id": "classify-text", "property": "value", "value": text},
-                  {"id": "classify-model", "property": "value", "value": model}],
+                  {"id": "classify-model", "property": "value", "value": model},
+                  {"id": "classify-explain", "property": "value", "value": True}],
     })
     answers.append([answer.status_code, answer.get_json()])
 print(json.dumps(answers))

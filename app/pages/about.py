@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from app import registry
 dash.register_page(__name__, path="/about", name="About", title="About", order=2)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+_IMAGE = re.compile(r"!\[[^\]]*\]\((?P<path>[^)\s]+)\)")
 
 
 def layout(**_query: str) -> dbc.Container:
@@ -65,9 +67,11 @@ def models_table(models: list[dict[str, Any]]) -> dbc.Table:
 
 def _readme() -> str:
     try:
-        return README.read_text(encoding="utf-8")
+        text = README.read_text(encoding="utf-8")
     except OSError as err:  # a broken layout would break every page: Dash validates them all at once
         return f"(Cannot read {README}: {err.strerror}.)"
+    # Its screenshots are files of the repository, which the app does not serve: name them instead.
+    return _IMAGE.sub(lambda m: f"*(screenshot in the repository: {m['path']})*", text)
 
 
 def _metric(value: Any) -> str:
