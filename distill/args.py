@@ -251,7 +251,7 @@ class RunArguments(TrainingArguments):
         metadata={"help": "Allow replacing a finished run (a folder with results.json) in --output_dir."},
     )
     # Balanced by default: unweighted, the measured teachers and students never predicted the rare
-    # hate-speech class (F1 0.0), and balanced weights raised macro-F1 by about 0.1 (README, Results).
+    # hate-speech class (F1 0.0), and balanced weights raised macro-F1 by about 0.1 (docs/results/README.md).
     class_weights: str = field(
         default="balanced",
         metadata={
@@ -332,7 +332,7 @@ class RunArguments(TrainingArguments):
 
 
 # LoRA trains rank-8 adapters that start at zero: the Trainer's 5e-5, right for full fine-tuning,
-# barely moves them. 2e-3 is the rate chosen on validation for both LoRA bodies in README *Results*
+# barely moves them. 2e-3 is the rate chosen on validation for both LoRA bodies in docs/results/README.md
 # (*Learning rates*: 6-layer test macro-F1 0.7042 ± 0.0215 at 2e-3 against 0.6472 at 5e-5).
 LORA_LEARNING_RATE = 2e-3
 
@@ -345,7 +345,7 @@ class LoraRunArguments(RunArguments):
         default=LORA_LEARNING_RATE,
         metadata={
             "help": "Initial AdamW learning rate. The default is LoRA's own: the rate chosen on validation "
-            "for LoRA in README Results ('Learning rates'); the Trainer's 5e-5 barely moves adapters "
+            "for LoRA in docs/results/README.md ('Learning rates'); the Trainer's 5e-5 barely moves adapters "
             "that start at zero."
         },
     )

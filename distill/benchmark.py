@@ -125,7 +125,7 @@ class TrainingVariant:
     layer_matching: bool = False  # with --pkd_weight > 0: the cost of the term, with its states cached
 
 
-# Cumulative, in the order the README's speed table adds them; the last is the previous default.
+# Cumulative, in the order the speed table of docs/speed.md adds them; the last is the previous default.
 TRAINING_VARIANTS = (
     TrainingVariant("+ dynamic padding", group_by_length=False, cached_teacher_logits=False),
     TrainingVariant("+ length grouping", group_by_length=True, cached_teacher_logits=False),

@@ -5,7 +5,7 @@
 The student starts exactly where a distilled student does (the same teacher layers, the same
 code); only its LoRA adapters and classification head train, with the stock Trainer on hard labels,
 or with the DistillationTrainer under --kd. Without --learning_rate it trains at 2e-3, LoRA's own
-rate chosen on validation (README, Results), not the Trainer's 5e-5. The merged model is saved at
+rate chosen on validation (docs/results/README.md), not the Trainer's 5e-5. The merged model is saved at
 the root of --output_dir (default outputs/lora-<layers>) so it loads like any other run; the adapter
 alone goes to adapter/.
 """
@@ -46,7 +46,7 @@ from distill.trainer import ClassificationLoss, DistillationTrainer
 logger = logging.getLogger("distill.lora")
 
 # LoraRunArguments: the Trainer's flags with LoRA's own default --learning_rate (2e-3, chosen on
-# validation in README Results), used when the command line gives none.
+# validation in docs/results/README.md), used when the command line gives none.
 ARGUMENTS = (LoraArguments, DataArguments, LoraRunArguments)
 
 
@@ -114,7 +114,8 @@ def main() -> None:
         # LoRA trains adapters + head; what a user deploys is the merged model.
         metrics["num_parameters"] = count_parameters(merged)[0]
         path = save_run(out, {**record, **metrics}, training_args)
-        logger.info(closing_line(f"{method} {lora_args.layers}", {**record, **metrics}, path.parent))
+        name = "LoRA+KD" if lora_args.kd else "LoRA"
+        logger.info(closing_line(f"{name} {lora_args.layers}", {**record, **metrics}, path.parent))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def test_lora_help_says_where_its_default_rate_comes_from(capsys):
     with pytest.raises(SystemExit):
         run_script("lora", "--help")
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "LoRA's own: the rate chosen on validation for LoRA in README Results" in help_text
+    assert "LoRA's own: the rate chosen on validation for LoRA in docs/results/README.md" in help_text
     assert "(default: 0.002)" in help_text
 
 

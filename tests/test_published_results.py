@@ -1,5 +1,5 @@
-"""The README's figures are checkable: docs/ rebuilds exactly from the committed runs, and the README's
-tables are the report's (or the benchmark's) own rows."""
+"""The published figures are checkable: docs/ rebuilds exactly from the committed runs, and the tables of
+the README and the docs pages are the report's (or the benchmark's) own rows."""
 
 import re
 import subprocess
@@ -9,11 +9,13 @@ import pytest
 from conftest import ROOT
 
 TEXT_FILES = ["results.md", "results.csv", "summary.json"]
-# Each published report, with the --runs that rebuild it (the README's commands, run from the repo root).
+# Each published report, with the --runs that rebuild it (the commands of docs/results/README.md and
+# docs/speed.md, run from the repo root).
 REPORTS = {
     "docs/results": ["docs/results/runs"],
     "docs/class-weights": ["docs/results/runs", "docs/class-weights/runs"],
     "docs/speed": ["docs/speed/runs"],
+    "docs/full": ["docs/full/runs"],
 }
 
 
@@ -38,30 +40,53 @@ def test_compare_rebuilds_the_published_report_exactly_from_the_committed_runs(r
     assert {p.name for p in tmp_path.glob("*.png")} == {p.name for p in published.glob("*.png")}
 
 
-def readme_tables(heading: str) -> list[str]:
-    """The table rows under the README heading `heading`, up to the next heading."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split(f"\n{heading}\n", 1)[1]
-    section = re.split(r"\n#{1,4} ", section, maxsplit=1)[0]
-    return [line for line in section.splitlines() if line.startswith("|")]
+def tables_under(page: str, heading: str) -> list[str]:
+    """The table rows of `page` under the heading `heading`, up to the next heading; lines inside code
+    blocks are neither headings nor table rows."""
+    lines = (ROOT / page).read_text().splitlines()
+    assert lines.count(heading) == 1, f"{page} has {lines.count(heading)} headings {heading!r}"
+    rows, fenced = [], False
+    for line in lines[lines.index(heading) + 1 :]:
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#{1,6} ", line):
+            break
+        elif not fenced and line.startswith("|"):
+            rows.append(line)
+    return rows
 
 
-@pytest.mark.parametrize(
-    ("heading", "record"),
-    [
-        ("#### A7: distillation vs LoRA (test set; mean ± std over seeds)", "docs/results/results.md"),
-        ("#### A6: which teacher layers to start from (validation set)", "docs/results/results.md"),
-        ("#### All methods, with per-class test F1", "docs/results/results.md"),
-        ("#### Learning rates: chosen on validation", "docs/results/results.md"),
-        ("### Class weights: learning the rare hate-speech class", "docs/class-weights/results.md"),
-        ("#### bf16 quality: the even student in fp32 and in bf16", "docs/speed/results.md"),
-        # The speed tables are those the benchmark printed in the same run (its JSON is beside them).
-        ("### Training: where the speed comes from", "docs/speed/benchmark.md"),
-        ("### Serving", "docs/speed/benchmark.md"),
-    ],
-)
-def test_the_readme_tables_are_rows_of_the_published_report(heading, record):
-    rows = readme_tables(heading)
-    assert len(rows) >= 3, f"no table under {heading!r}"
+# Each table of the docs, where it now lives, and the published report its rows come from.
+TABLES = [
+    # The README's headline table.
+    ("README.md", "## Results", "docs/results/results.md"),
+    (
+        "docs/results/README.md",
+        "### A7: distillation vs LoRA (test set; mean ± std over seeds)",
+        "docs/results/results.md",
+    ),
+    (
+        "docs/results/README.md",
+        "### A6: which teacher layers to start from (validation set)",
+        "docs/results/results.md",
+    ),
+    ("docs/results/README.md", "### All methods, with per-class test F1", "docs/results/results.md"),
+    ("docs/results/README.md", "### Learning rates: chosen on validation", "docs/results/results.md"),
+    (
+        "docs/results/README.md",
+        "## Class weights: learning the rare hate-speech class",
+        "docs/class-weights/results.md",
+    ),
+    ("docs/speed.md", "### bf16 quality: the even student in fp32 and in bf16", "docs/speed/results.md"),
+    # The speed tables are those the benchmark printed in the same run (its JSON is beside them).
+    ("docs/speed.md", "## Training: where the speed comes from", "docs/speed/benchmark.md"),
+    ("docs/speed.md", "## Serving", "docs/speed/benchmark.md"),
+]
+
+
+@pytest.mark.parametrize(("page", "heading", "record"), TABLES)
+def test_the_published_tables_are_rows_of_the_published_report(page, heading, record):
+    rows = tables_under(page, heading)
+    assert len(rows) >= 3, f"no table under {heading!r} in {page}"
     published = (ROOT / record).read_text().splitlines()
     assert [row for row in rows if row not in published] == []

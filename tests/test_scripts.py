@@ -388,7 +388,7 @@ def test_string_labels_are_encoded_in_the_teachers_class_order(teacher_dir, json
     [
         ("train_teacher", "--model_name_or_path", "Teacher"),
         ("distill", "--teacher", "Student even"),
-        ("lora", "--teacher", "lora even"),
+        ("lora", "--teacher", "LoRA even"),
     ],
 )
 def test_a_training_scripts_last_line_says_what_ran(
