@@ -767,6 +767,7 @@ def test_browser_classifies_a_comment(web: Any, tmp_path: Path) -> None:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium chromium-driver)")
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -795,7 +796,7 @@ def test_browser_classifies_a_comment(web: Any, tmp_path: Path) -> None:
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
         driver.get(f"http://127.0.0.1:{http.server_port}/")
-        wait = WebDriverWait(driver, 60)
+        wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
         box = wait.until(expected_conditions.element_to_be_clickable((By.ID, "classify-text")))
         rule = wait.until(lambda d: d.find_element(By.ID, "classify-rule").text or None)
         assert "Non-toxic label: neither" in str(rule)
