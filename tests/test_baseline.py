@@ -1,3 +1,5 @@
+"""distill.baseline: TF-IDF + logistic regression, the linear model every network must beat, and its row in the report."""
+
 import json
 
 import pytest

@@ -1,6 +1,12 @@
+"""distill.data: reading CSV, JSONL, JSON and Parquet files, the split (stratified, near-duplicates kept in one
+split, reproducible), subsampling after the split, tokenizing and padding."""
+
+import json
+from typing import Any
+
 import pandas as pd
 import pytest
-from conftest import LABELS, SHARED, toxic_rows
+from conftest import LABELS, SHARED, TINY_RUN, run_script, toxic_rows
 
 from distill.args import DataArguments
 from distill.data import PaddingCollator, load_splits, normalize_text, tokenize
@@ -314,3 +320,71 @@ def test_dataset_and_train_file_together_are_refused(tmp_path):
 def test_bad_split_sizes(csv_data):
     with pytest.raises(UserError, match="--test_size"):
         load_splits(str(csv_data), test_size=1.5)
+
+
+# --- the split keeps duplicates, retweets and their variants inside one split --------------------------------
+
+DAVIDSON = SHARED / "data" / "davidson" / "labeled_data.csv"
+
+
+def variants(text: str, n: int) -> list[str]:
+    """The first `n` spellings of `text` that normalize_text must treat as one text."""
+    return [
+        text,
+        f"RT @user_{n}: {text}",
+        text.upper(),
+        f"  {text.replace(' ', '   ')}\t\n",
+        f"rt @a: RT @b_2: {text.title()}",  # a retweet of a retweet
+        f"RT @someone {text}",  # no colon after the handle
+        f'"@quoted: {text}" &#128514;',  # a quote retweet, with an emoji as an HTML entity
+        f"&#8220;@user_{n}: {text.capitalize()}!&#8221; http://t.co/x{n}",  # curly quotes and a link
+        f"@reply {text} &amp; https://t.co/y{n}",  # a reply, an escaped ampersand, another link
+    ][:n]
+
+
+def assert_no_text_in_two_splits(splits: Any) -> None:
+    seen = {name: {normalize_text(t) for t in split["text"]} for name, split in splits.data.items()}
+    for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
+        shared = seen[a] & seen[b]
+        assert not shared, f"{len(shared)} texts in both {a} and {b}, e.g. {sorted(shared)[:3]}"
+
+
+@pytest.mark.parametrize("split_seed", [0, 1, 2])
+def test_duplicate_groups_of_every_size_stay_in_one_split(tmp_path, split_seed):
+    rows = []
+    for i in range(90):
+        # Groups of 1 to 9 spellings; every 7th group's copies disagree on the label, as annotators do.
+        for j, text in enumerate(variants(f"message number {i} about the game", 1 + i % 9)):
+            rows.append((text, (i + (j if i % 7 == 0 else 0)) % 3))
+    path = tmp_path / "variants.csv"
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(path, index=False)
+
+    splits = load_splits(str(path), validation_size=0.2, test_size=0.2, split_seed=split_seed)
+    assert_no_text_in_two_splits(splits)
+    assert splits.num_duplicates == len(rows) - 90
+    assert sum(len(split) for split in splits.data.values()) == len(rows)  # none lost, none copied
+
+
+def test_the_davidson_split_shares_no_text_between_splits():
+    raw = pd.read_csv(DAVIDSON)
+    splits = load_splits(str(DAVIDSON))
+    assert_no_text_in_two_splits(splits)
+    expected = int(raw["tweet"].map(normalize_text).duplicated().sum())
+    assert expected > 0  # the corpus has retweets and re-spellings, so the grouping is exercised
+    assert splits.num_duplicates == expected
+    assert sum(len(split) for split in splits.data.values()) == len(raw)
+
+
+@pytest.mark.slow
+def test_results_json_records_the_duplicates(teacher_dir, tmp_path):
+    rows = [(text, i % 3) for i in range(30) for text in variants(f"comment {i} on the weather", 3)]
+    data = tmp_path / "duplicates.csv"
+    pd.DataFrame(rows, columns=["tweet", "class"]).to_csv(data, index=False)
+    out = tmp_path / "student"
+    run_script(
+        "distill", "--teacher", teacher_dir, "--dataset", data, "--class_names", *LABELS, "--output_dir", out,
+        *TINY_RUN,
+    )  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    assert results["num_duplicates"] == 60
+    assert results["split_sizes"] == {"train": 24, "validation": 8, "test": 8}  # TINY_RUN's subsamples

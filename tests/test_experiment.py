@@ -1,12 +1,12 @@
-import json
-import os
-import subprocess
+"""distill.experiment: the plan of an experiment's runs, LoRA's learning-rate search on validation, and
+the launcher of each run. A whole experiment, through `accelerate launch`, killed and resumed, is in
+test_resume.py."""
+
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import LABELS, ROOT, run_script, tiny_config
-from transformers import BertModel
+from conftest import ACCELERATE, run_script
 
 from distill.errors import UserError
 from distill.experiment import (
@@ -20,7 +20,6 @@ from distill.experiment import (
     plan_chosen,
     without_flags,
 )
-from distill.precision import runs_fast
 from distill.report import build_report, learning_rate_table, rate_searches
 from distill.results import write_results
 
@@ -245,11 +244,6 @@ def test_experiment_refuses_a_shared_seed_before_training(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-ACCELERATE = (
-    f"{sys.executable} -m accelerate.commands.launch --quiet --config_file {ROOT / 'accelerate_config.yaml'}"
-)
-
-
 def test_each_run_starts_with_the_launcher_before_its_script(tmp_path):
     exp = ExperimentArguments(output_root=str(tmp_path), seeds=[1], strategies=["even"], lora_layers=["none"])
     teacher = plan(exp, ["--max_length", "64"])[0]
@@ -278,33 +272,3 @@ def test_a_launcher_that_cannot_start_is_refused_before_training(launcher, messa
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.slow
-def test_the_experiment_trains_every_run_through_accelerate_launch(csv_data, tokenizer, tmp_path):
-    base = tmp_path / "base"
-    BertModel(tiny_config()).save_pretrained(base)  # a bare pretrained encoder, as from the Hub
-    tokenizer.save_pretrained(base)
-    root = tmp_path / "outputs"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "experiment.py"), "--launcher", ACCELERATE,
-         "--model_name_or_path", str(base), "--dataset", str(csv_data), "--output_root", str(root),
-         "--seeds", "1", "--strategies", "even", "--lora_layers", "none", "--no_baseline",
-         "--class_names", *LABELS, "--max_steps", "2", "--learning_rate", "1e-3",
-         "--per_device_train_batch_size", "4", "--max_train_samples", "16", "--max_eval_samples", "8",
-         "--max_test_samples", "8", "--report_to", "none", "--disable_tqdm", "true"],
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-4000:]
-    # accelerate_config.yaml asks for bf16: each run heard it from the launcher, and trained in it where
-    # this CPU has bf16 units, or said that it fell back.
-    precision = "bf16" if runs_fast("bf16") else "fp32"
-    fallbacks = output.count("bf16 was asked for, but there is no CUDA device")
-    assert fallbacks == (0 if precision == "bf16" else 2), output[-4000:]
-    for run in ("teacher", "student-even/seed-1"):
-        results = json.loads((root / run / "results.json").read_text())
-        assert results["precision"] == precision and results["world_size"] == 1
-        assert max(entry["step"] for entry in results["log_history"]) == 2
-    assert (root / "report" / "results.md").exists()

@@ -1,8 +1,16 @@
+"""distill.hub: the model card and its metadata, and publishing a run's folder (against a local stand-in
+for the Hub, which is not reachable here)."""
+
+from __future__ import annotations
+
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TINY_RUN, run_script
+from conftest import LABELS, TINY_RUN, run_script, train_run
+from transformers import BertForSequenceClassification, pipeline
 
 from distill.errors import UserError
 from distill.hub import describe_layers, model_card, publish
@@ -106,20 +114,9 @@ def test_run_without_results_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_push_to_hub_script_dry_run_after_distill(teacher_dir, csv_data, tmp_path, capsys):
+def test_push_to_hub_script_dry_run_after_distill(tiny_student, tmp_path, capsys):
     run = tmp_path / "student-odd"
-    run_script(
-        "distill",
-        "--teacher",
-        teacher_dir,
-        "--dataset",
-        csv_data,
-        "--layers",
-        "odd",
-        "--output_dir",
-        run,
-        *TINY_RUN,
-    )
+    shutil.copytree(tiny_student("odd").folder, run)  # the dry run writes the card into the run
     run_script("push_to_hub", run, "--repo_id", "someone/toxic-odd-student", "--dry_run")
     card = (run / "README.md").read_text()
     results = json.loads((run / "results.json").read_text())
@@ -142,3 +139,70 @@ def test_push_to_hub_flag_needs_a_namespaced_id(teacher_dir, csv_data, tmp_path,
             *TINY_RUN,
         )
     assert "--hub_model_id NAMESPACE/NAME" in capsys.readouterr().err
+
+
+# -- --push_to_hub: one upload of a clean folder, against a local stand-in for the Hub ----------------
+
+
+class LocalHub:
+    """Stands in for `huggingface_hub.HfApi`: each repo is a local folder, filled as upload_folder would."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.uploads = root, []
+
+    def __call__(self, token: str | None = None, **_: object) -> LocalHub:
+        return self
+
+    def whoami(self) -> dict:
+        return {"name": "someone"}
+
+    def create_repo(self, repo_id: str, **_: object) -> None:
+        (self.root / repo_id).mkdir(parents=True, exist_ok=True)
+
+    def upload_folder(
+        self, *, repo_id: str, folder_path: Path, ignore_patterns: list[str], **_: object
+    ) -> None:
+        from huggingface_hub.utils import filter_repo_objects
+
+        files = [p.relative_to(folder_path).as_posix() for p in Path(folder_path).rglob("*") if p.is_file()]
+        for name in filter_repo_objects(files, ignore_patterns=ignore_patterns):
+            (self.root / repo_id / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(Path(folder_path) / name, self.root / repo_id / name)
+        self.uploads.append(repo_id)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("script", "extra"), [("distill", []), ("lora", ["--lora_r", "4"])])
+def test_push_to_hub_uploads_one_clean_folder(script, extra, teacher_dir, csv_data, tmp_path, monkeypatch):
+    hub = LocalHub(tmp_path / "hub")
+    monkeypatch.setattr("huggingface_hub.HfApi", hub)
+    repo = f"someone/toxic-{script}"
+    train_run(
+        script, teacher_dir, csv_data, tmp_path / "run", "--layers", "even", "--save_strategy", "steps",
+        "--save_steps", "1", "--eval_strategy", "steps", "--eval_steps", "1",
+        "--push_to_hub", "--hub_model_id", repo, "--hub_token", "hf_test", *extra,
+    )  # fmt: skip
+    assert hub.uploads == [repo]  # once, at the end: never per checkpoint
+    uploaded = hub.root / repo
+    assert not (uploaded / "adapter_config.json").exists()
+    assert not list(uploaded.glob("checkpoint-*"))
+    assert 'pipeline("text-classification"' in (uploaded / "README.md").read_text()
+    classifier = pipeline("text-classification", model=str(uploaded))
+    assert type(classifier.model) is BertForSequenceClassification
+    assert classifier.model.config.num_hidden_layers == 6
+    assert classifier("you people are vermin")[0]["label"] in LABELS
+
+
+@pytest.mark.slow
+def test_push_to_hub_without_a_token_is_refused_before_training(
+    teacher_dir, csv_data, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("distill.hub._saved_token", lambda: None)
+    with pytest.raises(SystemExit) as exit_info:
+        train_run(
+            "distill", teacher_dir, csv_data, tmp_path / "run", "--push_to_hub", "--hub_model_id", "a/b"
+        )
+    assert exit_info.value.code == 2
+    assert "No Hugging Face token" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

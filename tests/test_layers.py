@@ -1,3 +1,6 @@
+"""distill.layers: naming teacher layers (odd, even, top, bottom or a list, 1-based) and finding any
+encoder family's stack of layers."""
+
 import re
 
 import pytest

@@ -1,10 +1,11 @@
+"""distill.lora: peft adapters on a student, their default targets, merging back, and LoRA's own learning rate."""
+
 import json
 import runpy
 
 import pytest
 import torch
-from conftest import ROOT, TINY_RUN, run_script, tiny_config
-from test_scripts import assert_student_is_teacher_layers
+from conftest import ROOT, TINY_RUN, assert_student_is_teacher_layers, run_script, tiny_config
 from transformers import BertForSequenceClassification, MPNetConfig, MPNetForSequenceClassification
 
 from distill import cli

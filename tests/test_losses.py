@@ -1,3 +1,6 @@
+"""distill.losses: each training loss against a hand computation: soft targets, CE, their mix, cosine,
+layer matching and class weights."""
+
 import math
 
 import pytest

@@ -1,3 +1,5 @@
+"""distill.metrics: accuracy, per-class and macro F1, and the confusion matrix, from scikit-learn."""
+
 import pytest
 
 from distill.metrics import classification_metrics, confusion

@@ -1,29 +1,17 @@
-"""notebooks/walkthrough.ipynb runs top to bottom on tiny fixtures: a teacher and a student trained here."""
-
-import shutil
+"""notebooks/walkthrough.ipynb runs top to bottom on tiny runs: conftest.chain's teacher, students and report."""
 
 import nbformat
 import pytest
-from conftest import LABELS, ROOT, TINY_RUN, run_script
+from conftest import ROOT
 from nbclient import NotebookClient
 
 pytestmark = pytest.mark.slow
 
 
-def test_walkthrough_notebook_executes_on_tiny_runs(tmp_path, teacher_dir, csv_data, monkeypatch):
-    runs = tmp_path / "outputs"
-    base = tmp_path / "base"
-    shutil.copytree(teacher_dir, base)
-    run_script(
-        "train_teacher", "--model_name_or_path", base, "--dataset", csv_data, "--class_names", *LABELS,
-        *TINY_RUN, "--output_dir", runs / "teacher",
-    )  # fmt: skip
-    for seed in ("1", "2"):
-        run_script(
-            "distill", "--teacher", runs / "teacher", "--dataset", csv_data, "--layers", "even",
-            "--seed", seed, *TINY_RUN, "--output_dir", runs / "student-even" / f"seed-{seed}",
-        )  # fmt: skip
-    monkeypatch.setenv("WALKTHROUGH_RUNS", str(runs))
+def test_walkthrough_notebook_executes_on_tiny_runs(chain, monkeypatch):
+    # The runs of test_pipeline.py's chain: a teacher, odd and even students, a LoRA student, a report.
+    monkeypatch.setenv("WALKTHROUGH_RUNS", str(chain))
+    monkeypatch.setenv("WALKTHROUGH_STUDENT", str(chain / "student-even"))
 
     notebook = nbformat.read(ROOT / "notebooks" / "walkthrough.ipynb", as_version=4)
     NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()

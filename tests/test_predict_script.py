@@ -1,4 +1,4 @@
-"""scripts/predict.py and distill.labelling: label every row of a file, in order, as the app would."""
+"""scripts/predict.py: label every row of a file, in order, as the app would."""
 
 from __future__ import annotations
 
@@ -11,27 +11,11 @@ from typing import Any
 import pandas as pd
 import pytest
 import torch
-from conftest import LABELS, ROOT, run_script, tiny_config
+from conftest import LABELS, ROOT, STATUSES, TEXTS, run_script, tiny_config
 from transformers import BertForSequenceClassification
 
 from app.inference import Classifier
-from distill.errors import UserError
-from distill.labelling import read_texts, with_predictions
 
-# Texts as people write them, and values that are no text at all (None: a missing value).
-TEXTS = [
-    "you people are vermin and should go",
-    "lovely weather at the beach",
-    "",
-    "NA",  # pandas would read it as a missing value
-    "007",  # and this as the number 7
-    "this is damn stupid lol " * 3,
-    "   ",
-    "<b>hi</b> 😡 & you",
-    'a comma, and "quotes"',
-    "null",
-]
-STATUSES = ["ok", "ok", "empty", "ok", "ok", "ok", "empty", "ok", "ok", "ok"]
 PROBS = [f"pred_prob_{label}" for label in LABELS]
 
 
@@ -44,19 +28,6 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
     BertForSequenceClassification(tiny_config(layers=2, initializer_range=0.5)).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
-
-
-@pytest.fixture(scope="session")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The same rows as CSV, JSONL, Parquet and plain text, with an id column where there are columns."""
-    root = tmp_path_factory.mktemp("inputs")
-    frame = pd.DataFrame({"id": [f"row-{i}" for i in range(len(TEXTS))], "tweet": TEXTS})
-    paths = {suffix: root / f"tweets.{suffix}" for suffix in ("csv", "jsonl", "parquet", "txt")}
-    frame.to_csv(paths["csv"], index=False)
-    frame.to_json(paths["jsonl"], orient="records", lines=True, force_ascii=False)
-    frame.to_parquet(paths["parquet"], index=False)
-    paths["txt"].write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
-    return paths
 
 
 @pytest.fixture(scope="session")
@@ -215,21 +186,6 @@ def test_other_refusals(
         tmp_path / "again.csv",
         after_loading=True,
     )
-
-
-def test_read_texts_keeps_values_as_stored(inputs: dict[str, Path]) -> None:
-    table, column = read_texts(inputs["csv"])
-    assert column == "tweet" and table[column].tolist() == TEXTS
-    table, column = read_texts(inputs["jsonl"], "tweet")
-    assert table[column].tolist() == TEXTS
-    with pytest.raises(UserError, match="has no column 'id2'"):
-        read_texts(inputs["parquet"], "id2")
-
-
-def test_with_predictions_refuses_a_count_mismatch() -> None:
-    table = pd.DataFrame({"text": ["a", "", "b"]})
-    with pytest.raises(ValueError, match="1 rows of probabilities for 2 texts"):
-        with_predictions(table, ["ok", "empty", "ok"], torch.ones(1, 3).numpy() / 3, LABELS, "neither")
 
 
 @pytest.mark.slow

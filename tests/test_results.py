@@ -1,3 +1,5 @@
+"""distill.results: results.json written atomically, read with one-line errors, and finished runs found."""
+
 import json
 import multiprocessing as mp
 
@@ -21,15 +23,21 @@ def test_missing_or_corrupt_results_name_the_problem(tmp_path):
         read_results(tmp_path)
 
 
-def _writer(path, n):
+def _writer(path, n, started):
+    started.set()
     for i in range(n):
         write_results(path, {"i": i, "payload": "x" * 200_000})
 
 
 def test_a_reader_never_sees_a_partial_file(tmp_path):
     write_results(tmp_path, {"i": -1, "payload": ""})
-    proc = mp.get_context("spawn").Process(target=_writer, args=(tmp_path, 40))
+    context = mp.get_context("spawn")
+    started = context.Event()
+    proc = context.Process(target=_writer, args=(tmp_path, 40, started))
     proc.start()
+    # Reading starts with the writes: not during the writer's start-up (it imports the project, and
+    # torch with it), when nothing is written and reading would only slow the start-up down.
+    assert started.wait(timeout=300)
     reads = 0
     while proc.is_alive() or reads == 0:
         json.loads((tmp_path / "results.json").read_text())  # raises on a torn file

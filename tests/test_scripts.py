@@ -2,56 +2,28 @@
 
 import json
 import os
-import socket
+import shutil
 import subprocess
 import sys
 
 import pytest
-import torch
-from conftest import LABELS, ROOT, TINY_RUN, run_script, tiny_config
+from conftest import LABELS, ROOT, TINY_RUN, assert_student_is_teacher_layers, run_script, tiny_config
 from transformers import (
-    AutoModelForSequenceClassification,
     BertForSequenceClassification,
     BertModel,
     pipeline,
 )
 
-from distill.layers import find_layer_list, parse_layers
+from distill.layers import parse_layers
 
 pytestmark = pytest.mark.slow
 
 
-def assert_student_is_teacher_layers(student_dir, teacher_dir, layers):
-    teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)
-    student = AutoModelForSequenceClassification.from_pretrained(student_dir)
-    _, t_layers = find_layer_list(teacher)
-    _, s_layers = find_layer_list(student, len(layers))
-    assert len(s_layers) == len(layers)
-    for i, layer in enumerate(layers):
-        for (name, a), (_, b) in zip(
-            s_layers[i].state_dict().items(), t_layers[layer - 1].state_dict().items(), strict=True
-        ):
-            assert torch.equal(a, b), (layer, name)
-    assert torch.equal(student.classifier.weight, teacher.classifier.weight)
-
-
 @pytest.mark.parametrize("spec", ["odd", "even", "top", "bottom", "2,5,11"])
-def test_distill_saves_students_equal_to_the_teacher_layers(spec, teacher_dir, csv_data, tmp_path):
-    out = tmp_path / "student"
-    run_script(
-        "distill",
-        "--teacher",
-        teacher_dir,
-        "--dataset",
-        csv_data,
-        "--layers",
-        spec,
-        "--output_dir",
-        out,
-        *TINY_RUN,
-    )
+def test_distill_saves_students_equal_to_the_teacher_layers(spec, tiny_student, teacher_dir):
+    run = tiny_student(spec)
+    out, results = run.folder, run.results
     assert_student_is_teacher_layers(out, teacher_dir, parse_layers(spec, 12))
-    results = json.loads((out / "results.json").read_text())
     assert results["layers"] == parse_layers(spec, 12)
     for key in ["train_loss", "eval_loss", "eval_accuracy", "eval_macro_f1", "test_loss", "test_accuracy",
                 "test_macro_f1", "test_f1_hate_speech", "num_parameters", "trainable_parameters",
@@ -187,49 +159,13 @@ def test_command_line_error_is_one_line_without_traceback(teacher_dir, csv_data,
     assert not out.exists()
 
 
-def test_a_finished_script_leaves_the_process_group(tmp_path):
-    # A rank that exits with the group alive can abort at shutdown (gloo's threads), failing a run
-    # that had succeeded; cli.run must tear the group down once main() returns.
-    code = (
-        "import torch.distributed as dist\n"
-        "from distill import cli\n"
-        "dist.init_process_group('gloo')\n"
-        "cli.run(lambda: None)\n"
-        "print('still initialized:', dist.is_initialized())\n"
-    )
-    with socket.socket() as free:  # a port nothing else holds, for the group's store
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    env = {**os.environ, "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1",
-           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip().splitlines()[-1] == "still initialized: False"
-
-
-def test_two_process_data_parallel_run(teacher_dir, csv_data, tmp_path):
-    out = tmp_path / "ddp"
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-         ROOT / "scripts" / "distill.py", "--teacher", teacher_dir, "--dataset", csv_data, "--layers", "odd",
-         "--output_dir", out, "--max_steps", "2", "--per_device_train_batch_size", "4", "--report_to", "none",
-         "--save_strategy", "no", "--disable_tqdm", "true"],
-        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-        timeout=600,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads((out / "results.json").read_text())
-    assert results["world_size"] == 2
-    # Two steps of 4 examples on each of 2 processes cover 16 of the 36 training rows only if the
-    # processes split the data (a lone process would report 8/36 of an epoch).
-    assert results["epoch"] == pytest.approx(16 / results["split_sizes"]["train"])
-    assert "test_macro_f1" in results
-
-
-def test_a_finished_run_is_not_overwritten_unless_asked(teacher_dir, csv_data, tmp_path, capsys):
+def test_a_finished_run_is_not_overwritten_unless_asked(
+    tiny_student, teacher_dir, shared_csv, tmp_path, capsys
+):
     out = tmp_path / "student"
-    args = ["--teacher", teacher_dir, "--dataset", csv_data, "--output_dir", out, *TINY_RUN]
-    run_script("distill", *args)
+    args = ["--teacher", teacher_dir, "--dataset", shared_csv, "--output_dir", out, *TINY_RUN]
+    # The finished run: that of `args` (the default layers are even), copied from the shared one.
+    shutil.copytree(tiny_student("even").folder, out)
     before = (out / "results.json").read_text()
     with pytest.raises(SystemExit) as exit_info:
         run_script("distill", *args, "--seed", "7")
@@ -256,17 +192,17 @@ def test_label_names_for_classes_points_to_class_names(teacher_dir, csv_data, tm
         ),
     ],
 )
-def test_flag_mistakes_are_one_line_with_exit_status_2(flags, message, teacher_dir, csv_data, tmp_path):
+def test_flag_mistakes_are_one_line_with_exit_status_2(
+    flags, message, teacher_dir, csv_data, tmp_path, capsys
+):
+    # In this process; a real process prints the same line alone (test_command_line_error_is_one_line_without_
+    # traceback, and through accelerate launch below).
     out = tmp_path / "never-created"
-    proc = subprocess.run(
-        [sys.executable, ROOT / "scripts" / "distill.py", "--teacher", teacher_dir, "--dataset", csv_data,
-         "--output_dir", out, *flags],
-        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )  # fmt: skip
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith(message)
-    assert len(proc.stderr.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as exit_info:
+        run_script("distill", "--teacher", teacher_dir, "--dataset", csv_data, "--output_dir", out, *flags)
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(message)
     assert not out.exists()
 
 
@@ -392,14 +328,14 @@ def test_string_labels_are_encoded_in_the_teachers_class_order(teacher_dir, json
     ],
 )
 def test_a_training_scripts_last_line_says_what_ran(
-    script, model_flag, what, teacher_dir, csv_data, tmp_path, caplog
+    script, model_flag, what, shared_runs, teacher_dir, shared_csv
 ):
-    caplog.set_level("INFO", logger="distill")
-    run_script(
-        script, model_flag, teacher_dir, "--dataset", csv_data, "--output_dir", tmp_path / "run", *TINY_RUN
-    )
-    last = [r.getMessage() for r in caplog.records if r.name.startswith("distill.")][-1]
+    layers = (
+        [] if script == "train_teacher" else ["--layers", "even"]
+    )  # the default, named: the run is shared
+    run = shared_runs(script, model_flag, teacher_dir, "--dataset", shared_csv, *layers, *TINY_RUN)
+    last = [message for name, message in run.log if name.startswith("distill.")][-1]
     # 1 step of batch 4 over 24 examples: a sixth of an epoch, in fp32 (no --bf16 asked for).
     assert last.startswith(f"{what}: test accuracy ")
     assert "; fp32, 24 training examples × 0.166667 epoch(s), " in last and "min of training" in last
-    assert last.endswith(f"saved to {tmp_path / 'run'}")
+    assert last.endswith(f"saved to {run.folder}")

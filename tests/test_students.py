@@ -1,3 +1,5 @@
+"""distill.students: a student is a copy of the named teacher layers, sharing no memory with its teacher."""
+
 import pytest
 import torch
 from conftest import tiny_config

@@ -1,3 +1,6 @@
+"""distill.teacher_cache: the teacher's logits (and layer states) computed once, aligned with their
+examples, keyed by what changes them, and equal to the live teacher's in training."""
+
 import os
 from pathlib import Path
 
