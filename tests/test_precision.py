@@ -2,7 +2,7 @@
 fp32 in one line where it does not, and records what ran.
 
 That `accelerate launch --config_file accelerate_config.yaml` (which asks for bf16) trains in bf16 only
-on a CPU with bf16 units is checked on the runs of test_experiment.py's experiment through that launcher.
+on a CPU with bf16 units is checked on the runs of test_resume.py's experiment through that launcher.
 """
 
 from __future__ import annotations

@@ -92,9 +92,7 @@ def test_two_processes_of_4_equal_one_of_8(script, tokenizer, csv_data, tmp_path
         "--optim", "sgd", "--learning_rate", "0.5", "--max_grad_norm", "0", "--weight_decay", "0",
         "--class_weights", "3,0.5,1.5", "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true",
     ]  # fmt: skip
-    # One process of 8: here, in this process (a lone torchrun process would train the same).
-    run_script(script, *flags, "--per_device_train_batch_size", "8", "--output_dir", tmp_path / "p1")
-    # Two processes of 4, as torchrun starts them.
+    # Two processes of 4, as torchrun starts them, first.
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
          ROOT / "scripts" / f"{script}.py", *flags, "--per_device_train_batch_size", "4",
@@ -102,6 +100,9 @@ def test_two_processes_of_4_equal_one_of_8(script, tokenizer, csv_data, tmp_path
         capture_output=True, text=True, env=ENV, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # One process of 8, here, after them: the two processes built the teacher-logit cache (distill)
+    # from cold between them, and this run reads it (a lone torchrun process would train the same).
+    run_script(script, *flags, "--per_device_train_batch_size", "8", "--output_dir", tmp_path / "p1")
     one, two = weights_of(tmp_path / "p1"), weights_of(tmp_path / "p2")
     results = json.loads((tmp_path / "p2" / "results.json").read_text())
     assert results["world_size"] == 2
