@@ -208,7 +208,7 @@ def test_experiment_skips_finished_runs_and_resumes_from_the_last_checkpoint(tmp
 def test_a_killed_experiment_skips_finished_runs_and_resumes_the_interrupted_one(
     csv_data, tmp_path, tokenizer
 ):
-    """The experiment as the README runs it, through `accelerate launch` with accelerate_config.yaml:
+    """The experiment through `accelerate launch` with accelerate_config.yaml (its --launcher):
     killed with its running child once the student has a checkpoint, then run again."""
     base = tmp_path / "base"
     BertModel(tiny_config()).save_pretrained(base)  # a bare pretrained encoder, as from the Hub

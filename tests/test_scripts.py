@@ -304,8 +304,8 @@ def test_through_accelerate_launch_a_mistake_is_still_one_line(
     )  # fmt: skip
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(message)
-    # accelerate's launcher turns any failure of the script into its own exit status 1 (README, Errors);
-    # if a release passes the script's status through, this fails and the README should say so.
+    # accelerate's launcher turns any failure of the script into its own exit status 1 (docs/usage.md, Errors);
+    # if a release passes the script's status through, this fails and docs/usage.md should say so.
     assert proc.returncode == 1
     assert not out.exists()
 
