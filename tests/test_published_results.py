@@ -2,11 +2,9 @@
 the README and the docs pages are the report's (or the benchmark's) own rows."""
 
 import re
-import subprocess
-import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_script
 
 TEXT_FILES = ["results.md", "results.csv", "summary.json"]
 # Each published report, with the --runs that rebuild it (the commands of docs/results/README.md and
@@ -26,13 +24,9 @@ def test_the_committed_runs_are_records_not_weights():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("report", sorted(REPORTS))
-def test_compare_rebuilds_the_published_report_exactly_from_the_committed_runs(report, tmp_path):
-    subprocess.run(
-        [sys.executable, "scripts/compare.py", "--runs", *REPORTS[report], "--output_dir", str(tmp_path)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+def test_compare_rebuilds_the_published_report_exactly_from_the_committed_runs(report, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the report names its --runs as given, relative to the repository root
+    run_script("compare", "--runs", *REPORTS[report], "--output_dir", tmp_path)
     published = ROOT / report
     for name in TEXT_FILES:
         assert (tmp_path / name).read_text() == (published / name).read_text(), f"{report}/{name} is stale"
