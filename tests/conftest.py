@@ -60,6 +60,12 @@ def tiny_config(cls=BertConfig, layers: int = 12, **extra):  # type: ignore[no-u
     return cls(**{**options, **extra})
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (in file order), quick ones last: with one worker per core (pytest-xdist), the
+    quick tests then fill the end, and no core waits while the other finishes a minute-long run."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def tokenizer():  # type: ignore[no-untyped-def]
     return AutoTokenizer.from_pretrained(TOKENIZER)
