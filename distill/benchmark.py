@@ -30,6 +30,12 @@ from distill.students import make_student
 from distill.teacher_cache import COLUMN, STATES, with_teacher_logits
 from distill.trainer import DistillationTrainer
 
+# Workers fork from one server process that has imported this module (and so torch and transformers)
+# once: as fresh as spawn's (none inherits the caller's models, threads or memory), without spawn's
+# seconds of imports per measurement.
+_WORKERS = mp.get_context("forkserver")
+_WORKERS.set_forkserver_preload([__name__])
+
 
 def in_fresh_process(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
     """Run `fn(*args, **kwargs)` in a new process; add its peak resident memory (and GPU peak, if any).
@@ -43,13 +49,6 @@ def in_fresh_process(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict
     """
     with ProcessPoolExecutor(max_workers=1, mp_context=_WORKERS) as pool:
         return pool.submit(_measured, fn, *args, **kwargs).result()
-
-
-# Workers fork from one server process that has imported this module (and so torch and transformers)
-# once: as fresh as spawn's (none inherits the caller's models, threads or memory), without spawn's
-# seconds of imports per measurement.
-_WORKERS = mp.get_context("forkserver")
-_WORKERS.set_forkserver_preload([__name__])
 
 
 def _measured(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:

@@ -182,6 +182,11 @@ TRAIN = [
 ]  # fmt: skip
 
 
+def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    """Two state dicts with the same names and exactly equal tensors."""
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def assert_student_is_teacher_layers(student_dir: Path, teacher_dir: Path, layers: list[int]) -> None:
     """The student saved in `student_dir` is the teacher's `layers` (numbered from 1) and its head, exactly."""
     teacher = AutoModelForSequenceClassification.from_pretrained(teacher_dir)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distill.results import write_results
+from conftest import LABELS
 
-LABELS = ["hate_speech", "offensive_language", "neither"]
+from distill.results import write_results
 
 
 def fake_run(

@@ -11,7 +11,6 @@ import pytest
 from conftest import ENV, ROOT, save_run
 
 from app.api import MAX_BODY_BYTES
-from distill.results import write_results
 from tools import load_test
 from tools.gunicorn_harness import Answer
 
@@ -97,8 +96,7 @@ def test_load_test_bad_flags_end_in_one_line_and_status_2(argv, capsys):
 
 def save_tiny_runs(outputs: Path) -> Path:
     for seed, name in enumerate(("teacher", "student-even")):
-        save_run(outputs / name, seed)
-        write_results(outputs / name, {"method": name.split("-")[0], "test_macro_f1": 0.5})
+        save_run(outputs / name, seed, {"method": name.split("-")[0], "test_macro_f1": 0.5})
     return outputs
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import no_dropout_teacher, toxic_rows
+from conftest import no_dropout_teacher, same_weights, toxic_rows
 from datasets import Dataset
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
@@ -22,10 +22,6 @@ from distill.trainer import ClassificationLoss, DistillationTrainer
 pytestmark = pytest.mark.slow
 
 WEIGHTS = [3.0, 0.5, 1.5]
-
-
-def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def tokenized(tokenizer, n: int) -> Dataset:

@@ -16,7 +16,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ENV, LABELS, ROOT, free_port, run_script, tiny_config, toxic_rows, train_run
+from conftest import (
+    ENV,
+    LABELS,
+    ROOT,
+    free_port,
+    run_script,
+    same_weights,
+    tiny_config,
+    toxic_rows,
+    train_run,
+)
 from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, BertForSequenceClassification
@@ -33,10 +43,6 @@ def weights_of(folder: Path) -> dict[str, torch.Tensor]:
 def untimed(log_history: list[dict]) -> list[dict]:
     """A run's logged losses and metrics, without its wall-clock timings."""
     return [{k: v for k, v in e.items() if not k.endswith(("_runtime", "_per_second"))} for e in log_history]
-
-
-def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 # What each script trains in the tests below; the seed-7 run of each is shared by several of them.
