@@ -4,12 +4,8 @@ so its peak memory is its own, and every training variant reads the same example
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import resource
 import statistics
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,34 +25,6 @@ from distill.quantize import quantize_int8
 from distill.students import make_student
 from distill.teacher_cache import COLUMN, STATES, with_teacher_logits
 from distill.trainer import DistillationTrainer
-
-# Workers fork from one server process that has imported this module (and so torch and transformers)
-# once: as fresh as spawn's (none inherits the caller's models, threads or memory), without spawn's
-# seconds of imports per measurement.
-_WORKERS = mp.get_context("forkserver")
-_WORKERS.set_forkserver_preload([__name__])
-
-
-def in_fresh_process(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
-    """Run `fn(*args, **kwargs)` in a new process; add its peak resident memory (and GPU peak, if any).
-
-    The worker is shut down, not terminated: it exits on its own and runs its exit handlers, which
-    unlink the semaphores made in it (tqdm's lock for the first progress bar) and unregister them
-    from the resource tracker it shares with this process. A multiprocessing.Pool's `with` block
-    terminate()s its worker instead (SIGTERM, no handlers), and the tracker then warns of "leaked
-    semaphore objects" at exit. A worker that dies (out of memory) raises BrokenProcessPool here,
-    where Pool.apply would wait forever.
-    """
-    with ProcessPoolExecutor(max_workers=1, mp_context=_WORKERS) as pool:
-        return pool.submit(_measured, fn, *args, **kwargs).result()
-
-
-def _measured(fn: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
-    result = fn(*args, **kwargs)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if torch.cuda.is_available():
-        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
-    return result
 
 
 def _device() -> torch.device:

@@ -34,7 +34,6 @@ from distill.benchmark import (
     PREVIOUS_DEFAULT,
     TRAINING_VARIANTS,
     course_recipe_training,
-    in_fresh_process,
     inference,
     inference_texts_needed,
     project_training,
@@ -47,6 +46,7 @@ from distill.precision import cpu_has_bf16, runs_fast
 from distill.report import markdown_table
 from distill.results import atomic_write
 from distill.runner import splits_for_teacher
+from distill.workers import in_fresh_process
 
 
 @dataclass

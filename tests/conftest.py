@@ -18,6 +18,7 @@ import json
 import logging
 import runpy
 import socket
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -200,6 +201,18 @@ def assert_student_is_teacher_layers(student_dir: Path, teacher_dir: Path, layer
         ):
             assert torch.equal(a, b), (layer, name)
     assert torch.equal(student.classifier.weight, teacher.classifier.weight)
+
+
+# What multiprocessing's resource tracker prints at exit for a worker's leftovers.
+LEAK = "leaked semaphore"
+
+
+def run_in_interpreter(*argv: object) -> subprocess.CompletedProcess[str]:
+    """`python ARGV` in a new interpreter, whose stderr includes what the resource tracker says at exit."""
+    env = {**ENV, "PYTHONPATH": str(ROOT)}  # for a script outside the project that imports distill
+    return subprocess.run(
+        [sys.executable, *map(str, argv)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 def run_script(name: str, *args: str | os.PathLike) -> None:

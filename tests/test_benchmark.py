@@ -1,30 +1,17 @@
 """scripts/benchmark.py end to end on a tiny teacher: every source of speed and every model is measured,
-in worker processes that leave nothing behind; mistakes are refused before the first worker starts."""
+in worker processes that leave nothing behind (test_workers.py: how); mistakes are refused before the
+first worker starts."""
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
-from conftest import ROOT, SHARED, run_script, tiny_config
+from conftest import LEAK, ROOT, SHARED, run_in_interpreter, run_script, tiny_config
 from transformers import BertForSequenceClassification
 
-import distill.benchmark
+import distill.workers
 from distill.precision import runs_fast
 
 pytestmark = pytest.mark.slow
-
-LEAK = "leaked semaphore"  # what multiprocessing's resource tracker prints at exit for a worker's leftovers
-
-
-def run_in_interpreter(*argv: object) -> subprocess.CompletedProcess[str]:
-    """`python ARGV` in a new interpreter, whose stderr includes what the resource tracker says at exit."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # for a script outside the project that imports distill
-    return subprocess.run(
-        [sys.executable, *map(str, argv)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
-    )
 
 
 def test_benchmark_measures_each_source_and_each_model(teacher_dir, tmp_path):
@@ -51,37 +38,6 @@ def test_benchmark_measures_each_source_and_each_model(teacher_dir, tmp_path):
     assert "| + length grouping |" in done.stdout and "| even student int8 | 32 |" in done.stdout
 
 
-def test_a_measurement_worker_exits_cleanly(tmp_path):
-    # A worker makes a semaphore (as tqdm does for its first progress bar) and takes a moment to exit:
-    # killed instead of shut down, it would not unlink it, and the resource tracker would report a leak.
-    script = tmp_path / "measure.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import multiprocessing as mp
-            import time
-
-            from distill.benchmark import in_fresh_process
-
-
-            def makes_a_semaphore():
-                global LOCK
-                LOCK = mp.RLock()
-                mp.util.Finalize(LOCK, time.sleep, (0.5,), exitpriority=10)
-                return {"samples_per_second": 1.0}
-
-
-            if __name__ == "__main__":
-                print(in_fresh_process(makes_a_semaphore)["samples_per_second"])
-            """
-        )
-    )
-    done = run_in_interpreter(script)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == "1.0\n"
-    assert LEAK not in done.stderr
-
-
 @pytest.fixture(scope="module")
 def two_class_teacher(tmp_path_factory, tokenizer):
     """A tiny teacher trained on two classes, where the data has three."""
@@ -101,7 +57,7 @@ def test_benchmark_refuses_a_teacher_of_other_classes_before_any_worker(
     def no_worker(*args, **kwargs):
         pytest.fail("a measurement process was started")
 
-    monkeypatch.setattr(distill.benchmark, "in_fresh_process", no_worker)
+    monkeypatch.setattr(distill.workers, "in_fresh_process", no_worker)
     with pytest.raises(SystemExit) as exit_info:
         run_script("benchmark", "--teacher", two_class_teacher, "--dataset", csv_data)
     assert exit_info.value.code == 2
