@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
@@ -225,6 +227,18 @@ def label_config(label_names: Sequence[str], non_toxic_label: str | None = None)
     if non_toxic_label is not None:
         config[CONFIG_KEY] = non_toxic_label
     return config
+
+
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """The first 16 hex digits of a sha256 over every tensor of the model's state, by name: equal for
+    equal weights however they were saved and loaded, different for a teacher retrained on another
+    machine (bf16 kernels differ between CPUs), so a student's record names the weights it learned from,
+    not only their folder."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def count_parameters(model: PreTrainedModel) -> tuple[int, int]:

@@ -33,6 +33,7 @@ from distill.models import (
     load_teacher_config,
     load_tokenizer,
     trained_class_names,
+    weights_fingerprint,
 )
 from distill.precision import precision_name
 from distill.results import RESULTS_FILE, write_results
@@ -62,6 +63,7 @@ class StudentSetup:
     teacher: PreTrainedModel
     layers: list[int]  # 1-based teacher layers
     pkd_targets: list[int]  # the teacher layer each student layer matches (layer matching), 1-based
+    teacher_fingerprint: str  # the teacher's weights as loaded (`weights_fingerprint`), before training
 
 
 def prepare_student_run(
@@ -76,7 +78,13 @@ def prepare_student_run(
     model = load_teacher(teacher, splits.label_names, data_args.non_toxic_label)
     tokenizer = load_tokenizer(teacher, data_args.max_length)
     return StudentSetup(
-        splits, tokenize(splits.data, tokenizer, data_args.max_length), tokenizer, model, chosen, targets
+        splits,
+        tokenize(splits.data, tokenizer, data_args.max_length),
+        tokenizer,
+        model,
+        chosen,
+        targets,
+        weights_fingerprint(model),
     )
 
 
@@ -268,6 +276,7 @@ def run_record(
     arguments: list[Any],
     layers: list[int] | None,
     teacher: str | None,
+    teacher_fingerprint: str | None,
     dataset: str,
     class_weights: list[float] | None,
 ) -> dict:
@@ -276,6 +285,8 @@ def run_record(
         "method": method,
         "layers": layers,
         "teacher": teacher,
+        # Which weights, not only which folder: a teacher retrained into the same folder differs.
+        "teacher_fingerprint": teacher_fingerprint,
         # Known only now: whether the teacher was a local folder or a Hub model (for base_model in cards).
         "teacher_on_hub": teacher is not None and not Path(teacher).exists(),
         "dataset": dataset,

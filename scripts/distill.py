@@ -88,6 +88,7 @@ def main() -> None:
             arguments=[kd_args, data_args],
             layers=setup.layers,
             teacher=kd_args.teacher,
+            teacher_fingerprint=setup.teacher_fingerprint,
             dataset=data_args.source,
             class_weights=weights,
         )

@@ -108,6 +108,7 @@ def main() -> None:
             arguments=[lora_args, data_args],
             layers=setup.layers,
             teacher=lora_args.teacher,
+            teacher_fingerprint=setup.teacher_fingerprint,
             dataset=data_args.source,
             class_weights=weights,
         )

@@ -23,7 +23,7 @@ from distill.args import DataArguments, RunArguments, TeacherArguments
 from distill.data import load_splits, tokenize
 from distill.labels import find_non_toxic_label
 from distill.losses import class_weights
-from distill.models import load_base_model, load_tokenizer
+from distill.models import load_base_model, load_tokenizer, weights_fingerprint
 from distill.runner import (
     check_output_dir,
     closing_line,
@@ -69,9 +69,11 @@ def main() -> None:
             arguments=[model_args, data_args],
             layers=None,
             teacher=None,
+            teacher_fingerprint=None,
             dataset=data_args.source,
             class_weights=weights,
         )
+        record["weights_fingerprint"] = weights_fingerprint(trainer.model)  # what its students will record
         path = save_run(training_args.output_dir, {**record, **metrics}, training_args)
         logger.info(closing_line("Teacher", {**record, **metrics}, path.parent))
 

@@ -7,9 +7,9 @@ import torch
 import transformers
 from conftest import LABELS, tiny_config
 from safetensors.torch import load_file, save_file
-from transformers import BertModel
+from transformers import AutoModelForSequenceClassification, BertForSequenceClassification, BertModel
 
-from distill.models import load_base_model
+from distill.models import load_base_model, weights_fingerprint
 
 
 @pytest.fixture
@@ -45,3 +45,16 @@ def test_missing_encoder_weights_keep_transformers_report(tmp_path, tokenizer, p
     messages = [r.getMessage() for r in propagated.records]
     assert any("LOAD REPORT" in m and "encoder.layer.3" in m for m in messages)
     assert not any(m.startswith("New classification head") for m in messages)
+
+
+def test_a_weights_fingerprint_names_the_weights_not_the_folder(tmp_path):
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(tiny_config())
+    model.save_pretrained(tmp_path / "teacher")
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "teacher")
+    assert weights_fingerprint(loaded) == weights_fingerprint(model)  # saved and loaded: the same weights
+    with torch.no_grad():
+        loaded.bert.encoder.layer[5].output.dense.weight[0, 0] += 1e-3  # one value of one layer
+    loaded.save_pretrained(tmp_path / "teacher")  # retrained into the same folder
+    retrained = AutoModelForSequenceClassification.from_pretrained(tmp_path / "teacher")
+    assert weights_fingerprint(retrained) == weights_fingerprint(loaded) != weights_fingerprint(model)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,7 +68,11 @@ def test_train_teacher_then_distill(tmp_path, csv_data, tokenizer):
 
     student = tmp_path / "student"
     run_script("distill", "--teacher", teacher, "--dataset", csv_data, "--output_dir", student, *TINY_RUN)
-    assert json.loads((student / "results.json").read_text())["test_split_hash"] == results["test_split_hash"]
+    learned = json.loads((student / "results.json").read_text())
+    assert learned["test_split_hash"] == results["test_split_hash"]
+    # The student names the teacher's weights, as the teacher recorded them (its best checkpoint).
+    assert learned["teacher_fingerprint"] == results["weights_fingerprint"]
+    assert re.fullmatch("[0-9a-f]{16}", results["weights_fingerprint"])
 
 
 # -- bad input: one message, exit status 2, no output folder ----------------------------------------
