@@ -95,6 +95,9 @@ class RunSettings:
     class_weights: str | None = None  # the --class_weights flag (balanced, 4,1,1); None: unweighted
     precision: str | None = None  # what ran (fp32, bf16, fp16), not what was asked for
     teacher: str | None = None  # a student's teacher
+    # Its weights: a teacher retrained into the same folder (on another CPU) is another teacher. None
+    # in records made before students recorded it.
+    teacher_fingerprint: str | None = None
     base_model: str | None = None  # the pretrained encoder a teacher was fine-tuned from
     dataset: str | None = None
     # The soft-label terms: None and 0 for the methods that learn from hard labels only.
@@ -161,6 +164,7 @@ def run_settings(run: dict[str, Any]) -> RunSettings:
         class_weights=_weighting(run),
         precision=None if method == "baseline" else run.get("precision", "fp32"),
         teacher=run.get("teacher") or arguments.get("teacher"),
+        teacher_fingerprint=run.get("teacher_fingerprint"),
         base_model=arguments.get("model_name_or_path"),
         dataset=run.get("dataset"),
         alpha=arguments.get("alpha") if distils else None,
@@ -291,6 +295,7 @@ _LABELS: dict[str, Callable[[Any], str]] = {
     ),
     "precision": str,
     "teacher": lambda v: f"teacher {v}",
+    "teacher_fingerprint": lambda v: f"teacher weights {v or 'unrecorded'}",
     "base_model": lambda v: f"from {v}",
     "dataset": lambda v: f"data {v}",
     "alpha": lambda v: f"α {_value(v)}",

@@ -26,9 +26,10 @@ def fake_run(
     precision="fp32",
     arguments=None,
     training=None,
+    record=None,
 ):
-    """A results.json recording the settings a real run records; `arguments` and `training` add to
-    or override them."""
+    """A results.json recording the settings a real run records; `arguments`, `training` and `record`
+    (its top-level keys) add to or override them."""
     student = method not in ("teacher", "baseline")
     recorded = {
         "layers": layers_spec,
@@ -72,6 +73,7 @@ def fake_run(
             "test_confusion_matrix": [[1, 1, 0], [0, 5, 1], [0, 1, 3]],
             # Seeds differ, so a method's band over seeds has a width to check.
             "log_history": [{"loss": 1.0 + seed / 100, "step": 10}, {"loss": 0.5 + seed / 100, "step": 20}],
+            **(record or {}),
         },
     )
 

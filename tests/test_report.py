@@ -211,6 +211,21 @@ def test_runs_that_trained_differently_get_a_row_each(
     assert s.loc[f"Even Layer · {other_row}", "n"] == 2
 
 
+def test_students_of_two_builds_of_one_teacher_get_a_row_each(runs, tmp_path):
+    # The same teacher folder, retrained (on another CPU: other weights). Students are grouped by the
+    # weights their records name, not by the folder.
+    rebuilt = tmp_path / "rebuilt"
+    for seed, f1 in [(1, 0.80), (2, 0.82)]:
+        fake_run(
+            rebuilt, f"even-{seed}", "distill", "even", seed, f1, record={"teacher_fingerprint": "49aa4bb0"}
+        )
+    s = build_report([runs, rebuilt]).summary
+    assert s.loc["Even Layer · teacher weights unrecorded", "n"] == 3  # the fixture's, recorded before
+    assert s.loc["Even Layer · teacher weights 49aa4bb0", "n"] == 2
+    assert s.loc["Even Layer · teacher weights 49aa4bb0", "test_macro_f1_mean"] == pytest.approx(0.81)
+    assert "Odd Layer" in s.index  # one teacher build among the odd students: the plain name
+
+
 def test_settings_that_change_no_weight_keep_runs_in_one_row(runs, tmp_path):
     other = tmp_path / "other"
     for seed in (4, 5):
