@@ -58,7 +58,10 @@ class ExperimentArguments:
     )
     baseline: bool = field(
         default=True,
-        metadata={"help": "Also fit the TF-IDF + logistic regression reference on the same split."},
+        metadata={
+            "help": "Fit the TF-IDF + logistic regression reference on the same split "
+            "(--no_baseline skips it)."
+        },
     )
     lora_kd: bool = field(default=False, metadata={"help": "Also train LoRA+KD students."})
     pkd_strategies: list[str] = field(
