@@ -24,6 +24,7 @@ from transformers.trainer_utils import PredictionOutput
 from distill.args import DEFAULT_TEACHER, DataArguments
 from distill.data import LENGTH, PaddingCollator, Splits, in_class_order, load_splits, tokenize
 from distill.errors import UserError
+from distill.hardware import device_facts
 from distill.layers import parse_layers, parse_targets
 from distill.metrics import confusion, make_compute_metrics
 from distill.models import (
@@ -169,6 +170,7 @@ def train_and_evaluate(
         "best_checkpoint": trainer.state.best_model_checkpoint,
         # What ran, read from the accelerator: flags, accelerate config and environment all end there.
         "precision": precision_name(trainer.accelerator.mixed_precision),
+        "device": device_facts(trainer.args.device),
         "num_parameters": num_parameters,
         "trainable_parameters": trainable_parameters,
         "log_history": trainer.state.log_history,

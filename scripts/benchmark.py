@@ -19,7 +19,6 @@ _ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(_ROOT), *(p for p in sys.path if Path(p or ".").resolve() != _ROOT / "scripts")]
 
 import json
-import platform
 import tempfile
 from dataclasses import asdict, dataclass, field
 
@@ -40,6 +39,7 @@ from distill.benchmark import (
     save_student,
 )
 from distill.errors import UserError
+from distill.hardware import cpu_name
 from distill.layers import parse_layers
 from distill.models import load_teacher_config
 from distill.precision import cpu_has_bf16, runs_fast
@@ -87,7 +87,7 @@ def main() -> None:
     hardware = (
         torch.cuda.get_device_name()
         if torch.cuda.is_available()
-        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        else f"CPU ({cpu_name()}, {torch.get_num_threads()} threads, "
         f"{'with' if cpu_has_bf16() else 'without'} bf16 units)"
     )
     results: dict = {"hardware": hardware, "arguments": asdict(args), "training": {}, "inference": {}}
