@@ -75,6 +75,11 @@ TABLES = [
         "## Class weights: learning the rare hate-speech class",
         "docs/class-weights/results.md",
     ),
+    (
+        "docs/full/README.md",
+        "## Layer matching: what it adds (test set; mean ± std over 3 seeds)",
+        "docs/full/results.md",
+    ),
     ("docs/speed.md", "### bf16 quality: the even student in fp32 and in bf16", "docs/speed/results.md"),
     # The speed tables are those the benchmark printed in the same run (its JSON is beside them).
     ("docs/speed.md", "## Training: where the speed comes from", "docs/speed/benchmark.md"),
