@@ -19,6 +19,16 @@ def test_baseline_learns_the_small_data(csv_data):
     assert sum(map(sum, metrics["test_confusion_matrix"])) == len(splits.data["test"])
 
 
+def test_baseline_is_the_same_at_every_seed(csv_data):
+    """Why the reports show it with n=1: its solver draws no random numbers, so a second seed would be
+    a copy of the first run, not a second sample."""
+    from distill.baseline import tfidf_baseline
+
+    splits = load_splits(str(csv_data))
+    (a, _), (b, _) = tfidf_baseline(splits, seed=1), tfidf_baseline(splits, seed=2)
+    assert (a[-1].coef_ == b[-1].coef_).all() and (a[-1].intercept_ == b[-1].intercept_).all()
+
+
 @pytest.mark.slow
 def test_baseline_script_row_appears_in_the_report(csv_data, tmp_path, teacher_dir):
     from conftest import TINY_RUN
