@@ -13,10 +13,12 @@ The choice is made again from the same records on a re-run, so the second phase 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import shlex
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -147,6 +149,26 @@ def last_complete_checkpoint(output_dir: Path) -> Path | None:
             continue
         return checkpoint
     return None
+
+
+@contextmanager
+def claim(output_dir: Path) -> Iterator[int]:
+    """Hold a run folder's lock (`<folder>.lock` beside it) while its run trains, and yield the lock's
+    file descriptor for the training process to inherit, so that the lock lasts while either lives.
+    Two experiment.py commands side by side whose plans overlap then stop with a one-line error
+    instead of training one run into one folder twice. The system drops a lock when its holders end,
+    so a killed run's lock never blocks the resume."""
+    lock = output_dir.with_name(f"{output_dir.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"{output_dir} is being trained by another process, which holds {lock}; "
+                "experiment.py commands side by side need runs that do not overlap."
+            ) from None
+        yield handle.fileno()
 
 
 def launcher_command(launcher: str, python: str) -> list[str]:

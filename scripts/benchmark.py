@@ -39,7 +39,7 @@ from distill.benchmark import (
     save_student,
 )
 from distill.errors import UserError
-from distill.hardware import cpu_name
+from distill.hardware import cpu_name, onednn_isa_cap
 from distill.layers import parse_layers
 from distill.models import load_teacher_config
 from distill.precision import cpu_has_bf16, runs_fast
@@ -84,11 +84,12 @@ def main() -> None:
         )
     n = args.train_examples
     texts, labels = list(train["text"])[:n], [int(x) for x in train["label"]][:n]
+    cap = onednn_isa_cap()  # a Xeon capped below AMX times as a CPU without it would
     hardware = (
         torch.cuda.get_device_name()
         if torch.cuda.is_available()
         else f"CPU ({cpu_name()}, {torch.get_num_threads()} threads, "
-        f"{'with' if cpu_has_bf16() else 'without'} bf16 units)"
+        f"{'with' if cpu_has_bf16() else 'without'} bf16 units{f', oneDNN capped at {cap}' if cap else ''})"
     )
     results: dict = {"hardware": hardware, "arguments": asdict(args), "training": {}, "inference": {}}
 

@@ -30,6 +30,7 @@ from distill.experiment import (
     ExperimentArguments,
     PlannedRun,
     chosen_rates,
+    claim,
     launcher_command,
     plan,
     plan_chosen,
@@ -45,20 +46,28 @@ def execute(runs: list[PlannedRun], launcher: list[str]) -> None:
     """Train each run in turn, skipping finished ones; stop at the first that fails."""
     for i, run in enumerate(runs, 1):
         prefix = f"[{i}/{len(runs)}] {run.name}"
-        if run.finished:
-            print(f"{prefix}: done already ({run.output_dir}), skipped", flush=True)
-            continue
-        print(f"{prefix}: training -> {run.output_dir}", flush=True)
-        start = time.monotonic()
-        done = subprocess.run(run.command(launcher, SCRIPTS))
-        if done.returncode != 0:
-            raise UserError(f"{run.name} failed (exit status {done.returncode}); see its output above.")
-        result = read_results(run.output_dir)
-        print(
-            f"{prefix}: test accuracy {result['test_accuracy']:.4f}, macro-F1 {result['test_macro_f1']:.4f} "
-            f"({(time.monotonic() - start) / 60:.1f} min)",
-            flush=True,
-        )
+        if not run.finished:
+            with claim(run.output_dir) as lock:
+                # Asked again under the lock: a command beside this one may have finished it meanwhile.
+                if not run.finished:
+                    train(run, prefix, launcher, lock)
+                    continue
+        print(f"{prefix}: done already ({run.output_dir}), skipped", flush=True)
+
+
+def train(run: PlannedRun, prefix: str, launcher: list[str], lock: int) -> None:
+    """One run, in a process that inherits the run's lock."""
+    print(f"{prefix}: training -> {run.output_dir}", flush=True)
+    start = time.monotonic()
+    done = subprocess.run(run.command(launcher, SCRIPTS), pass_fds=(lock,))
+    if done.returncode != 0:
+        raise UserError(f"{run.name} failed (exit status {done.returncode}); see its output above.")
+    result = read_results(run.output_dir)
+    print(
+        f"{prefix}: test accuracy {result['test_accuracy']:.4f}, macro-F1 {result['test_macro_f1']:.4f} "
+        f"({(time.monotonic() - start) / 60:.1f} min)",
+        flush=True,
+    )
 
 
 def main() -> None:

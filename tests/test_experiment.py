@@ -2,6 +2,7 @@
 the launcher of each run. A whole experiment, through `accelerate launch`, killed and resumed, is in
 test_resume.py."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from distill.experiment import (
     PlannedRun,
     choose_learning_rate,
     chosen_rates,
+    claim,
     data_flags,
     launcher_command,
     plan,
@@ -272,3 +274,30 @@ def test_a_launcher_that_cannot_start_is_refused_before_training(launcher, messa
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path):
+    run_dir = tmp_path / "student-even" / "seed-1"
+    with claim(run_dir) as lock:
+        # The training process inherits the lock: it holds the folder even after this command ends.
+        trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], pass_fds=(lock,))
+    try:
+        with pytest.raises(UserError, match=f"{run_dir} is being trained by another process"), claim(run_dir):
+            pass
+    finally:
+        trainer.kill()
+        trainer.wait()
+    with claim(run_dir):  # its holders ended, as a killed run's do: the resume may take the folder
+        pass
+    assert (tmp_path / "student-even" / "seed-1.lock").is_file() and not run_dir.exists()
+
+
+def test_experiment_stops_before_a_run_another_command_is_training(tmp_path, capsys):
+    out = tmp_path / "out"
+    with claim(out / "teacher"), pytest.raises(SystemExit) as exit_info:
+        run_script(
+            "experiment", "--output_root", out, "--seeds", "1", "--lora_layers", "none", "--no_baseline"
+        )
+    assert exit_info.value.code == 2
+    assert f"{out / 'teacher'} is being trained by another process" in capsys.readouterr().err
+    assert not (out / "teacher").exists()
