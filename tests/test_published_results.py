@@ -1,10 +1,14 @@
 """The published figures are checkable: docs/ rebuilds exactly from the committed runs, and the tables of
 the README and the docs pages are the report's (or the benchmark's) own rows."""
 
+import json
 import re
+from collections import defaultdict
 
 import pytest
 from conftest import ROOT, run_script
+
+from distill.experiment import choose_learning_rate
 
 TEXT_FILES = ["results.md", "results.csv", "summary.json"]
 # Each published report, with the --runs that rebuild it (the commands of docs/results/README.md and
@@ -24,6 +28,37 @@ def test_the_committed_runs_are_records_not_weights():
     assert all(folder.is_dir() for folder in folders)
     files = {p.name for folder in folders for p in folder.rglob("*") if p.is_file()}
     assert files == {"results.json"}
+
+
+def test_the_full_corpus_grid_is_whole():
+    # What the full-corpus README claims of its runs: every training tweet, bf16, one teacher build,
+    # three seeds of every method (TF-IDF + LR draws no random numbers: one run), each LoRA body's rate
+    # chosen on validation at seed 1 over three rates and only that rate run at seeds 2 and 3.
+    root = ROOT / "docs" / "full" / "runs"
+    records = {
+        p.parent.relative_to(root).as_posix(): json.loads(p.read_text()) for p in root.rglob("results.json")
+    }
+    teacher = records["teacher"]["weights_fingerprint"]
+    assert len({r["test_split_hash"] for r in records.values()}) == 1
+    assert all(r["split_sizes"]["train"] >= 19_000 for r in records.values())
+    networks = {name: r for name, r in records.items() if r["method"] != "baseline"}
+    assert all(r["precision"] == "bf16" for r in networks.values())
+    assert all(r["teacher_fingerprint"] == teacher for name, r in networks.items() if "teacher" not in name)
+    seeds = defaultdict(set)
+    for name, r in networks.items():
+        seeds["teacher" if name.startswith("teacher") else name.rsplit("/seed-", 1)[0]].add(r["seed"])
+    assert seeds.pop("teacher") == {42, 1, 2}
+    students = {arm: found for arm, found in seeds.items() if not arm.startswith("lora-lr-")}
+    assert set(students) == {f"student-{k}" for k in ("top", "bottom", "odd", "even", "top-pkd", "odd-pkd")}
+    assert all(found == {1, 2, 3} for found in students.values())
+    for body in ("lora-even", "lora-all"):
+        trials = {
+            float(arm.split("/")[0].removeprefix("lora-lr-")): arm for arm in seeds if arm.endswith(body)
+        }
+        assert len(trials) >= 3 and all(1 in seeds[arm] for arm in trials.values())
+        chosen = choose_learning_rate({rate: records[f"{arm}/seed-1"] for rate, arm in trials.items()})
+        assert {rate for rate, arm in trials.items() if seeds[arm] == {1, 2, 3}} == {chosen}
+    assert [r["method"] for r in records.values()].count("baseline") == 1
 
 
 @pytest.mark.slow
