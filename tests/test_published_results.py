@@ -1,7 +1,6 @@
 """The published figures are checkable: docs/ rebuilds exactly from the committed runs, and the tables of
 the README and the docs pages are the report's (or the benchmark's) own rows."""
 
-import json
 import re
 from collections import defaultdict
 
@@ -9,6 +8,7 @@ import pytest
 from conftest import ROOT, run_script
 
 from distill.experiment import choose_learning_rate
+from distill.results import find_runs, read_results
 
 TEXT_FILES = ["results.md", "results.csv", "summary.json"]
 # Each published report, with the --runs that rebuild it (the commands of docs/results/README.md and
@@ -35,9 +35,7 @@ def test_the_full_corpus_grid_is_whole():
     # three seeds of every method (TF-IDF + LR draws no random numbers: one run), each LoRA body's rate
     # chosen on validation at seed 1 over three rates and only that rate run at seeds 2 and 3.
     root = ROOT / "docs" / "full" / "runs"
-    records = {
-        p.parent.relative_to(root).as_posix(): json.loads(p.read_text()) for p in root.rglob("results.json")
-    }
+    records = {run.relative_to(root).as_posix(): read_results(run) for run in find_runs(root)}
     teacher = records["teacher"]["weights_fingerprint"]
     assert len({r["test_split_hash"] for r in records.values()}) == 1
     assert all(r["split_sizes"]["train"] >= 19_000 for r in records.values())
